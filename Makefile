@@ -1,0 +1,75 @@
+# The two commands a newcomer runs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+LOCAL  := deploy/local.sh
+KAFKA  := deploy/kafka/kafka.sh
+PG     := deploy/postgres/postgres.sh
+export PYTHONUNBUFFERED := 1
+
+# A KAFKA_BOOTSTRAP or DATABASE_URL already set means an existing cluster or server:
+# the local one is then neither started nor stopped.
+DEMO_COUNT ?= 3000
+
+.PHONY: help setup services up down run test unit integration bench logs schemas clean distclean
+
+help:
+	@echo "make run    start the stack, send a realistic demo load, print where it went"
+	@echo "make test   unit and integration tests on the real Kafka and PostgreSQL"
+	@echo "make setup | up | down | logs | bench | schemas | clean"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) fetch
+
+services: setup
+	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) start
+	@[ -n "$$DATABASE_URL" ] || $(PG) start
+	@$(PY) -m processors topics
+
+up: services
+	@$(LOCAL) start worker -- $(PY) -m processors worker
+	@$(LOCAL) start sink -- $(PY) -m sinks postgres
+
+down:
+	@$(LOCAL) stop sink
+	@$(LOCAL) stop worker
+	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) stop
+	@[ -n "$$DATABASE_URL" ] || $(PG) stop
+
+run: up
+	$(PY) -m producers generate --count $(DEMO_COUNT) --resolve-share 0.3
+	$(PY) -m processors summary
+
+test: services
+	$(PY) -m pytest
+
+unit: setup
+	$(PY) -m pytest -m "not integration"
+
+integration: services
+	$(PY) -m pytest -m integration
+
+bench: services
+	$(PY) -m benchmarks
+
+logs:
+	@tail -n 50 -F .run/logs/*.log .run/kafka/logs/server.log
+
+schemas: setup
+	$(PY) -m schemas export
+
+clean:
+	rm -rf .run .pytest_cache .hypothesis
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: down clean
+	rm -rf $(VENV) .cache

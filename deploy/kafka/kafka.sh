@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The real Apache Kafka broker, fetched from Maven Central and run in KRaft mode.
+#   kafka.sh fetch    resolve the broker jars into .cache/kafka/libs (once; reused after)
+#   kafka.sh start    format storage if new, start on 127.0.0.1:9092, wait until ready
+#   kafka.sh stop     stop it cleanly (SIGTERM, then wait)
+#   kafka.sh status   exit 0 when a client can list topics
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+libs="$root/.cache/kafka/libs"
+run="$root/.run/kafka"
+pidfile="$root/.run/kafka.pid"
+python="${PYTHON:-$root/.venv/bin/python}"
+bootstrap=127.0.0.1:9092
+
+log() { echo "kafka: $*" >&2; }
+
+fetch() {
+  if [ -f "$libs/.complete" ]; then return 0; fi
+  log "fetching the broker from Maven Central (once)"
+  mvn -q -B -f "$here/pom.xml" package
+  touch "$libs/.complete"
+}
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+ready() {
+  "$python" - "$bootstrap" <<'PY' >/dev/null 2>&1
+import sys
+from kafka.admin import KafkaAdminClient
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000)
+admin.list_topics()
+admin.close()
+PY
+}
+
+# Heap sized for a 2-core/24 GiB machine shared with the workers and PostgreSQL.
+java=(java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
+  -Dkafka.logs.dir="$run/logs" -Dlog4j2.configurationFile="$here/log4j2.xml"
+  -cp "$libs/*")
+
+start() {
+  fetch
+  if running; then
+    ready && { log "already running (pid $(cat "$pidfile"))"; return 0; }
+  fi
+  mkdir -p "$run/data" "$run/logs"
+  sed "s#@DATA_DIR@#$run/data#" "$here/server.properties" > "$run/server.properties"
+  if [ ! -f "$run/data/meta.properties" ]; then
+    log "formatting KRaft storage in $run/data"
+    cluster_id=$("${java[@]}" kafka.tools.StorageTool random-uuid)
+    "${java[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$run/server.properties" >/dev/null
+  fi
+  log "starting on $bootstrap"
+  nohup "${java[@]}" kafka.Kafka "$run/server.properties" >"$run/logs/stdout.log" 2>&1 &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 120); do
+    if ready; then log "ready (pid $(cat "$pidfile"))"; return 0; fi
+    running || { log "exited during start-up; see $run/logs"; tail -20 "$run/logs/stdout.log" >&2; return 1; }
+    sleep 0.5
+  done
+  log "not ready after 60 s; see $run/logs"; return 1
+}
+
+stop() {
+  running || { rm -f "$pidfile"; return 0; }
+  pid=$(cat "$pidfile")
+  log "stopping (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -0 "$pid" 2>/dev/null && { log "still up after 30 s; killing"; kill -KILL "$pid"; }
+  rm -f "$pidfile"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) running && ready ;;
+  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""The stream worker: routes complaints and keeps the 48-hour clock (Faust)."""

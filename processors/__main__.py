@@ -1,0 +1,30 @@
+"""python -m processors topics | worker | replay | summary"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from schemas.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m processors", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("topics", help="create every topic of the contract that is missing")
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    if args.command == "topics":
+        from processors.topics import ensure_topics
+
+        created = ensure_topics(settings)
+        print(f"topics: {len(created)} created" + (f" ({', '.join(created[:5])}{', ...' if len(created) > 5 else ''})" if created else ", all present"))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Creates every topic of the contract, so nothing relies on broker auto-creation."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from schemas.settings import Settings
+from schemas.topics import Topics
+
+log = logging.getLogger(__name__)
+
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+
+
+def desired_topics(settings: Settings) -> list[NewTopic]:
+    topics = Topics(settings.topic_prefix)
+    rf = settings.replication_factor
+    wanted = [
+        # The registry is small and read whole by every worker: one partition keeps its order.
+        NewTopic(topics.delegations, 1, rf, topic_configs=COMPACTED),
+    ]
+    # Submissions and resolutions share a partition count, so a complaint and its
+    # resolution land on the same partition number (both keyed by complaint_id).
+    for name in [topics.submitted, topics.resolved, *topics.outputs()]:
+        wanted.append(NewTopic(name, settings.partitions, rf))
+    return wanted
+
+
+def ensure_topics(settings: Settings | None = None) -> list[str]:
+    """Create the missing topics; return the names created."""
+    settings = settings or Settings.from_env()
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in desired_topics(settings) if t.name not in existing]
+        created = []
+        for topic in missing:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:  # another process won the race
+                pass
+        return created
+    finally:
+        admin.close()

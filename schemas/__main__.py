@@ -1,0 +1,31 @@
+"""python -m schemas export | check"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from schemas.export import JSON_DIR, drift, export
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m schemas", description="The event contract's JSON Schema files")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("export", help=f"regenerate the JSON Schema files in {JSON_DIR}")
+    sub.add_parser("check", help="exit 1 when the committed files drift from the models")
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        for path in export():
+            print(path)
+        return 0
+    stale = drift()
+    if stale:
+        print("JSON Schema files drift from schemas/models.py: " + ", ".join(stale)
+              + "\nrun: python -m schemas export", file=sys.stderr)
+        return 1
+    print("JSON Schema files match the models")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""The event contract (../shared/spec/contract.md) as pydantic v2 models.
+
+These models are the single source of the contract: the JSON Schema files under
+schemas/json/ are generated from them (`python -m schemas export`).
+
+Validation is as strict as the contract: timestamps must carry an explicit offset,
+administrative codes are zero-padded GSO codes, numbers are not read from strings.
+Unknown top-level fields are kept (the contract may be extended with optional fields).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+# How far in the future a recorded_at may lie before the event is refused (clock skew).
+MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
+SLA = dt.timedelta(hours=48)
+
+
+def _iso_string_only(value: Any) -> Any:
+    # pydantic would read a number as a Unix time in UTC; the contract wants ISO 8601
+    # with an explicit offset, so anything but a string (or datetime/date) is refused.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 string")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string_only)]
+"""ISO 8601 with an explicit offset; naive timestamps are invalid."""
+
+Day = Annotated[dt.date, BeforeValidator(_iso_string_only)]
+"""A calendar date, YYYY-MM-DD."""
+
+ProvinceCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
+DistrictCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")]
+CommuneCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$")]
+ComplaintId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+UnitCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+Category = Literal["missing_record", "incorrect_record", "missing_dose", "certificate", "other"]
+Route = Literal["site_system", "jurisdiction", "triage"]
+JurisdictionLevel = Literal["province", "district", "commune"]
+HandlerLevel = Literal["site", "province", "district", "commune", "national"]
+Outcome = Literal["updated", "rejected", "duplicate", "referred"]
+
+
+class _Strict(BaseModel):
+    """Nested values: unknown fields are refused, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class _Event(BaseModel):
+    """Top-level values: unknown fields are kept, so the contract can grow."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Citizen(_Strict):
+    full_name: NonEmpty
+    national_id: Annotated[str, StringConstraints(pattern=r"^([0-9]{9}|[0-9]{12})$")] = Field(
+        description="CMND (9 digits) or CCCD (12 digits)"
+    )
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{8,15}$")]
+    birth_date: Day
+
+
+class Location(_Strict):
+    province_code: ProvinceCode | None = None
+    district_code: DistrictCode | None = None
+    commune_code: CommuneCode | None = None
+
+
+class Site(_Strict):
+    site_code: UnitCode
+    name: NonEmpty
+    province_code: ProvinceCode | None = None
+    district_code: DistrictCode | None = None
+    commune_code: CommuneCode | None = None
+
+
+class Dose(_Strict):
+    """A dose as the citizen reported it. Fields may be missing: routing to the
+    vaccination-site system needs at least one dose with number, vaccine and date."""
+
+    dose_number: Annotated[StrictInt, Field(ge=1, le=10)] | None = None
+    vaccine: Annotated[str, StringConstraints(max_length=200)] | None = None
+    vaccinated_on: Day | None = None
+    lot_number: Annotated[str, StringConstraints(max_length=100)] | None = None
+    site_code: UnitCode | None = None
+
+    def is_complete(self) -> bool:
+        return bool(self.dose_number and self.vaccine and self.vaccine.strip() and self.vaccinated_on)
+
+
+class ComplaintSubmitted(_Event):
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    complaint_id: ComplaintId
+    recorded_at: Timestamp = Field(description="When the portal recorded the complaint; the 48 h clock starts here")
+    citizen: Citizen
+    category: Category
+    description: Annotated[str, StringConstraints(max_length=5000)]
+    location: Location | None = None
+    site: Site | None = None
+    doses: list[Dose] = Field(default_factory=list)
+
+    @property
+    def deadline(self) -> dt.datetime:
+        return self.recorded_at + SLA
+
+    def check_not_future(self, now: dt.datetime) -> None:
+        """Rule 5: a recorded_at more than 5 minutes ahead of `now` is refused."""
+        if self.recorded_at - now > MAX_FUTURE_SKEW:
+            raise FutureTimestampError(
+                f"recorded_at {self.recorded_at.isoformat()} is more than "
+                f"{int(MAX_FUTURE_SKEW.total_seconds() // 60)} minutes in the future"
+            )
+
+
+class FutureTimestampError(ValueError):
+    """recorded_at lies too far ahead of the receiving clock."""
+
+
+class Handler(_Strict):
+    level: HandlerLevel
+    unit_code: UnitCode
+
+
+class Routing(_Strict):
+    route: Route
+    province_code: ProvinceCode | None
+    level: JurisdictionLevel | None = Field(description="null unless route is jurisdiction")
+    handler: Handler
+    deadline: Timestamp
+    routed_at: Timestamp
+    warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _level_only_for_jurisdiction(self) -> "Routing":
+        if (self.route == "jurisdiction") != (self.level is not None):
+            raise ValueError("level is set exactly when route is jurisdiction")
+        return self
+
+
+class RoutedComplaint(ComplaintSubmitted):
+    """The submitted complaint unchanged, plus its routing block."""
+
+    routing: Routing
+
+
+class ResolvedBy(_Strict):
+    level: HandlerLevel
+    unit_code: UnitCode
+
+
+class ComplaintResolved(_Event):
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    complaint_id: ComplaintId
+    resolved_at: Timestamp
+    resolved_by: ResolvedBy
+    outcome: Outcome
+    note: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+
+class Delegation(_Event):
+    """The provincial DoH has given this district or commune unit an account."""
+
+    unit_code: Annotated[str, StringConstraints(pattern=r"^([0-9]{3}|[0-9]{5})$")]
+    level: Literal["district", "commune"]
+    province_code: ProvinceCode
+    district_code: DistrictCode
+    commune_code: CommuneCode | None = None
+    granted_at: Timestamp
+    granted_by: UnitCode
+
+    @model_validator(mode="after")
+    def _unit_matches_level(self) -> "Delegation":
+        if self.level == "district" and self.unit_code != self.district_code:
+            raise ValueError("a district delegation's unit_code is its district_code")
+        if self.level == "commune":
+            if not self.commune_code:
+                raise ValueError("a commune delegation needs commune_code")
+            if self.unit_code != self.commune_code:
+                raise ValueError("a commune delegation's unit_code is its commune_code")
+        return self
+
+
+class ComplaintEscalated(_Event):
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    complaint_id: ComplaintId
+    recorded_at: Timestamp
+    deadline: Timestamp
+    escalated_at: Timestamp
+    overdue_seconds: float = Field(ge=0)
+    route: Route
+    province_code: ProvinceCode | None
+    handler: Handler
+    stage: Annotated[StrictInt, Field(ge=1)] = Field(description="1 is the 48-hour breach")
+
+
+class HandlerCount(_Strict):
+    handler: Handler
+    open: Annotated[StrictInt, Field(ge=0)]
+
+
+class DigestItem(_Strict):
+    complaint_id: ComplaintId
+    recorded_at: Timestamp
+    deadline: Timestamp
+    handler: Handler
+
+
+class DailyDigest(_Event):
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    province_code: ProvinceCode
+    digest_date: Day = Field(description="The Asia/Ho_Chi_Minh date of the 07:00 run")
+    generated_at: Timestamp
+    open_total: Annotated[StrictInt, Field(ge=0)]
+    open_by_handler: list[HandlerCount]
+    oldest: DigestItem | None
+    due_within_24h: list[DigestItem]
+
+
+class DeadLetter(_Event):
+    error: NonEmpty = Field(description="Machine-readable reason, e.g. invalid_json, validation_error")
+    detail: Annotated[str, StringConstraints(max_length=10000)]
+    source_topic: NonEmpty
+    partition: Annotated[StrictInt, Field(ge=0)]
+    offset: Annotated[StrictInt, Field(ge=0)]
+    key: str | None
+    raw: str = Field(description="The original bytes as text; base64 when raw_encoding is base64")
+    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    failed_at: Timestamp | None = None
+
+
+ALL_MODELS: dict[str, type[BaseModel]] = {
+    "ComplaintSubmitted": ComplaintSubmitted,
+    "RoutedComplaint": RoutedComplaint,
+    "ComplaintResolved": ComplaintResolved,
+    "Delegation": Delegation,
+    "ComplaintEscalated": ComplaintEscalated,
+    "DailyDigest": DailyDigest,
+    "DeadLetter": DeadLetter,
+}
+
+def describe_errors(exc: Exception) -> str:
+    """One line per problem, naming the field and the reason (for errors and dead letters)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for err in errors(include_url=False):
+        loc = ".".join(str(part) for part in err.get("loc", ())) or "(value)"
+        lines.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(lines)

@@ -1,0 +1,57 @@
+"""Runtime settings shared by every component, read from the environment.
+
+The defaults are those of the public contract ("Defaults that clients rely on"), so a
+portal backend, a worker and a test all agree without configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_KAFKA_BOOTSTRAP = "localhost:9092"
+DEFAULT_DATABASE_URL = "postgresql://complaints:complaints@127.0.0.1:5432/complaints"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    database_url: str = DEFAULT_DATABASE_URL
+    # Prefix for every topic name (e.g. "staging."): lets several environments, or the
+    # integration tests, share one cluster. Empty in production: names are the contract's.
+    topic_prefix: str = ""
+    partitions: int = 6
+    replication_factor: int = 1
+    worker_metrics_port: int = 9101
+    sink_metrics_port: int = 9102
+    metrics_host: str = "127.0.0.1"
+    faust_app_id: str = "complaints-router"
+    faust_data_dir: str = ".run/faust"
+    faust_store: str = "rocksdb://"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        return cls(
+            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP") or DEFAULT_KAFKA_BOOTSTRAP,
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            topic_prefix=env.get("TOPIC_PREFIX", ""),
+            partitions=_int("TOPIC_PARTITIONS", 6),
+            replication_factor=_int("TOPIC_REPLICATION_FACTOR", 1),
+            worker_metrics_port=_int("WORKER_METRICS_PORT", 9101),
+            sink_metrics_port=_int("SINK_METRICS_PORT", 9102),
+            metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
+            faust_app_id=env.get("FAUST_APP_ID", "complaints-router"),
+            faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
+            faust_store=env.get("FAUST_STORE", "rocksdb://"),
+        )
