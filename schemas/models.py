@@ -86,8 +86,11 @@ class Location(_Strict):
 
 
 class Site(_Strict):
-    site_code: UnitCode
-    name: NonEmpty
+    """A vaccination site. Without a site_code it cannot take the complaint itself, but
+    its administrative codes still locate the complaint (rule 2)."""
+
+    site_code: Annotated[str, StringConstraints(max_length=64)] | None = None
+    name: Annotated[str, StringConstraints(max_length=500)] | None = None
     province_code: ProvinceCode | None = None
     district_code: DistrictCode | None = None
     commune_code: CommuneCode | None = None
