@@ -1,0 +1,5 @@
+import sys
+
+from producers.cli import main
+
+sys.exit(main())

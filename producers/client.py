@@ -1,0 +1,161 @@
+"""The publishing library for portal backends, on kafka-python.
+
+Every event is validated against the contract before it is sent: an invalid one raises
+InvalidEvent and never reaches Kafka. The producer is idempotent with acks=all, and a
+send returns only once the broker has confirmed it (or raises PublishError).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from pydantic import BaseModel, ValidationError
+
+from schemas.models import ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError, describe_errors
+from schemas.settings import Settings
+from schemas.topics import Topics
+
+M = TypeVar("M", bound=BaseModel)
+
+# Confirmed, ordered, never duplicated by the client's own retries.
+PRODUCER_CONFIG: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "max_in_flight_requests_per_connection": 5,
+    "retries": 2147483647,
+    "delivery_timeout_ms": 120_000,
+    "linger_ms": 5,
+    "compression_type": None,
+}
+
+
+class InvalidEvent(ValueError):
+    """The event breaks the contract; it was not sent."""
+
+
+class PublishError(RuntimeError):
+    """Kafka did not confirm the event."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def validate(model: type[M], event: M | Mapping[str, Any] | str | bytes) -> M:
+    try:
+        if isinstance(event, model):
+            return model.model_validate(event.model_dump())
+        if isinstance(event, (str, bytes)):
+            return model.model_validate_json(event)
+        return model.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {model.__name__}: {describe_errors(exc)}") from exc
+
+
+class ComplaintPublisher:
+    """Publishes ComplaintSubmitted, ComplaintResolved and Delegation events.
+
+    Use as a context manager, or call close(). `wait=False` on a publish call queues the
+    event and returns its future; flush() then confirms them all.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
+                 timeout_s: float = 30.0, **producer_config: Any) -> None:
+        self.settings = settings or Settings.from_env()
+        self.topics = Topics(self.settings.topic_prefix)
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self._pending: list[Any] = []
+        self._producer = KafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id="complaints-publisher",
+            **{**PRODUCER_CONFIG, **producer_config},
+        )
+
+    # -- the contract's events ---------------------------------------------------------
+    def publish_complaint(self, event: ComplaintSubmitted | Mapping[str, Any] | str | bytes, *, wait: bool = True):
+        complaint = validate(ComplaintSubmitted, event)
+        try:
+            complaint.check_not_future(self.clock())
+        except FutureTimestampError as exc:
+            raise InvalidEvent(f"invalid ComplaintSubmitted: {exc}") from exc
+        return self._send(self.topics.submitted, complaint.complaint_id, _dump(complaint), wait)
+
+    def publish_resolution(self, event: ComplaintResolved | Mapping[str, Any] | str | bytes, *, wait: bool = True):
+        resolution = validate(ComplaintResolved, event)
+        return self._send(self.topics.resolved, resolution.complaint_id, _dump(resolution), wait)
+
+    def grant_delegation(self, event: Delegation | Mapping[str, Any] | str | bytes, *, wait: bool = True):
+        grant = validate(Delegation, event)
+        return self._send(self.topics.delegations, grant.unit_code, _dump(grant), wait)
+
+    def revoke_delegation(self, unit_code: str, *, wait: bool = True):
+        """A null value on the compacted topic revokes the unit's account."""
+        if not unit_code or not unit_code.isdigit() or len(unit_code) not in (3, 5):
+            raise InvalidEvent(f"unit_code must be a 3-digit district or 5-digit commune code, got {unit_code!r}")
+        return self._send(self.topics.delegations, unit_code, None, wait)
+
+    # -- raw access, for tests and the load generator's malformed share ------------------
+    def publish_raw(self, topic: str, key: str | None, value: bytes | None, *, wait: bool = True):
+        """Send bytes without validation. Portal backends should not need this."""
+        return self._send(topic, key, value, wait)
+
+    # -- delivery --------------------------------------------------------------------------
+    def _send(self, topic: str, key: str | None, value: bytes | None, wait: bool):
+        future = self._producer.send(topic, key=key.encode() if key is not None else None, value=value)
+        if not wait:
+            self._pending.append(future)
+            return future
+        try:
+            return future.get(timeout=self.timeout_s)
+        except KafkaError as exc:
+            raise PublishError(f"{topic}: not confirmed: {exc}") from exc
+
+    def flush(self) -> int:
+        """Wait for every queued event; return how many were confirmed, raise if any failed."""
+        self._producer.flush(timeout=self.timeout_s)
+        failed = []
+        for future in self._pending:
+            try:
+                future.get(timeout=self.timeout_s)
+            except KafkaError as exc:
+                failed.append(exc)
+        confirmed = len(self._pending) - len(failed)
+        self._pending.clear()
+        if failed:
+            raise PublishError(f"{len(failed)} events not confirmed; first: {failed[0]}")
+        return confirmed
+
+    def close(self) -> None:
+        try:
+            if self._pending:
+                self.flush()
+        finally:
+            self._producer.close(timeout=self.timeout_s)
+
+    def __enter__(self) -> "ComplaintPublisher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _dump(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode("utf-8")
+
+
+def loads_events(text: str) -> list[dict[str, Any]]:
+    """One JSON object, a JSON array of objects, or JSON Lines."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    return value if isinstance(value, list) else [value]
