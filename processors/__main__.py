@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m processors", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("topics", help="create every topic of the contract that is missing")
+    w = sub.add_parser("worker", help="run the Faust stream worker (router and SLA clock)")
+    w.add_argument("-l", "--loglevel", default="info")
+    sub.add_parser("summary", help="counts of routed complaints, dead letters and escalations, from the topics")
     args, rest = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -22,6 +25,16 @@ def main(argv: list[str] | None = None) -> int:
 
         created = ensure_topics(settings)
         print(f"topics: {len(created)} created" + (f" ({', '.join(created[:5])}{', ...' if len(created) > 5 else ''})" if created else ", all present"))
+        return 0
+    if args.command == "worker":
+        from processors.worker import run
+
+        return run(args.loglevel)
+    if args.command == "summary":
+        from processors.summary import summarize
+
+        logging.getLogger("kafka").setLevel(logging.ERROR)
+        print(summarize(settings))
         return 0
     return 2
 

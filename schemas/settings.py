@@ -23,6 +23,16 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
@@ -38,6 +48,9 @@ class Settings:
     faust_app_id: str = "complaints-router"
     faust_data_dir: str = ".run/faust"
     faust_store: str = "rocksdb://"
+    # How often the worker commits its transactions: read_committed consumers see routed
+    # complaints only then, so this bounds their end-to-end latency.
+    commit_interval_s: float = 0.5
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -54,4 +67,5 @@ class Settings:
             faust_app_id=env.get("FAUST_APP_ID", "complaints-router"),
             faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
+            commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),
         )

@@ -1,0 +1,25 @@
+"""Prometheus metrics of the stream worker (router and SLA clock), served on :9101."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RECEIVED = Counter("complaints_received_total", "Submitted events read from complaints.submitted")
+ROUTED = Counter("complaints_routed_total", "Complaints routed, by decision",
+                 ["route", "province", "level", "handler_level"])
+WARNINGS = Counter("complaints_routing_warnings_total", "Codes dropped while routing (rule 4), by kind", ["kind"])
+RETRIES_SKIPPED = Counter("complaints_retries_skipped_total", "Resubmissions of an already routed complaint_id")
+DEAD_LETTERS = Counter("complaints_dead_letters_total", "Events sent to complaints.dead-letter, by error",
+                       ["source", "error"])
+ROUTING_LATENCY = Histogram(
+    "complaints_routing_latency_seconds",
+    "From the Kafka timestamp of the submitted event to the routed event being sent",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+DELEGATIONS_ACTIVE = Gauge("complaints_delegations_active", "Delegated units in this worker's registry", ["level"])
+REGISTRY_OFFSET = Gauge("complaints_delegations_registry_offset",
+                        "Next offset of complaints.delegations this worker's registry has applied")
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    start_http_server(port, addr=host)

@@ -1,0 +1,40 @@
+"""Read topics back from the beginning as a read_committed consumer sees them.
+
+Used by `python -m processors summary` (the end of `make run`) and by the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from schemas.settings import Settings
+
+
+def read_committed(topics: Iterable[str], settings: Settings | None = None,
+                   timeout_s: float = 30.0) -> list[ConsumerRecord]:
+    """Every committed record of `topics`, up to their ends as of the call."""
+    settings = settings or Settings.from_env()
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                             enable_auto_commit=False, isolation_level="read_committed",
+                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > 0}
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for tp, batch in consumer.poll(timeout_ms=500, max_records=5000).items():
+                records.extend(batch)
+            pending = {tp for tp in pending if consumer.position(tp) < end[tp]}
+        return records
+    finally:
+        consumer.close()
