@@ -15,14 +15,17 @@ import faust
 
 from processors import metrics
 from processors.deadletter import Source
-from processors.eos import TransactionalSender
+from processors.eos import Record, TableWriter, TransactionalSender
 from processors.registry import DelegationRegistry, RegistryFollower
-from processors.router import process
+from processors.router import internal_error, process
 from schemas.admin_units import load as load_units
 from schemas.settings import Settings
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# A key no complaint_id can take (they match [A-Za-z0-9._:-]).
+DEAD_LETTER_MARK = "#dead-letter-offset/{partition}"
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -60,9 +63,10 @@ def build_app(settings: Settings | None = None) -> faust.App:
 
     submitted = app.topic(topics.submitted, key_serializer="raw", value_serializer="raw")
     # complaint_id -> routing record. Its changelog is co-partitioned with submissions.
-    routed = app.Table("routed", default=None, partitions=settings.partitions,
-                       schema=faust.Schema(key_type=bytes, value_type=dict, key_serializer="raw",
-                                           value_serializer="json"))
+    # Untyped: Faust then uses JSON for keys and values, the same when writing and when
+    # recovering from the changelog. Keys are complaint_id strings.
+    routed = app.Table("routed", default=None, partitions=settings.partitions)
+    routed_writer = TableWriter(app, routed)
 
     @app.agent(submitted)
     async def route_complaints(stream: faust.StreamT) -> None:
@@ -70,21 +74,34 @@ def build_app(settings: Settings | None = None) -> faust.App:
         async for event in stream.events():
             message = event.message
             metrics.RECEIVED.inc()
-            result = process(
-                message.value, message.key, Source(message.topic, message.partition, message.offset),
-                now=utcnow(), already_routed=lambda cid: routed.get(cid.encode()) is not None,
-                delegations=registry, units=units, topics=topics,
-            )
+            source = Source(message.topic, message.partition, message.offset)
+            try:
+                result = process(message.value, message.key, source, now=utcnow(),
+                                 already_routed=lambda cid: routed.get(cid) is not None,
+                                 delegations=registry, units=units, topics=topics)
+            except Exception as exc:  # a bug of ours must not lose the event: keep it for replay
+                log.exception("cannot route offset %s of %s", message.offset, message.tp)
+                result = internal_error(exc, source, message.key, message.value, topics)
             if result.kind == "retry":
                 metrics.RETRIES_SKIPPED.inc()
                 continue
             assert result.output is not None
-            await sender.send(message.tp, result.output.topic, result.output.key, result.output.value)
+            out = Record(result.output.topic, result.output.key, result.output.value)
             if result.kind == "dead_letter":
+                # Dead letters have no complaint_id to deduplicate on; the partition's last
+                # dead-lettered offset, committed with the letter, keeps replays from
+                # writing one twice.
+                mark = DEAD_LETTER_MARK.format(partition=message.partition)
+                if (routed.get(mark) or -1) >= message.offset:
+                    continue
+                state = routed_writer.set(mark, message.offset, message.partition)
+                await sender.send_atomically(message.tp, [state, out])
                 metrics.DEAD_LETTERS.labels(source="submitted", error=result.error).inc()
                 continue
             assert result.complaint is not None and result.decision is not None
-            routed[result.complaint.complaint_id.encode()] = result.record
+            state = routed_writer.set(result.complaint.complaint_id, result.record, message.partition)
+            futures = await sender.send_atomically(message.tp, [state, out])
+            futures[0].add_done_callback(routed_writer.persisted)
             d = result.decision
             metrics.ROUTED.labels(route=d.route, province=d.province_code or "", level=d.level or "",
                                   handler_level=d.handler.level).inc()

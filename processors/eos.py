@@ -1,25 +1,46 @@
-"""Sends that belong to the transaction of the partition being processed.
+"""Exactly-once output: every record an event causes, committed with that event's offset.
 
-Why this exists: with processing_guarantee="exactly_once", Faust commits a source
-partition's offsets in the transaction "{app_id}-{group}-{partition}" of that *source*
-partition (faust/transport/consumer.py, TransactionManager.commit). But
-TransactionManager.send picks the transactional id from the *destination* topic and the
-partition the key hashes to there; for a topic the app does not consume,
-assignor.group_for_topic() has no entry at all. Output events therefore land in another
-transaction than the offsets that produced them, or fail (faust-streaming issues #177,
-#517): a kill -9 between the two commits yields duplicates.
+Two faults of faust-streaming 0.15's exactly_once mode, found in its source, and how this
+module works around them.
 
-The fix: send each output with the transactional producer of the source partition that
-produced it, so the output, the table's changelog writes (Faust already writes those in
-the source partition's transaction) and the consumed offset commit or abort together.
+1. Outputs go to the wrong transaction. Faust commits a source partition's offsets in the
+   transaction "{app_id}-{group}-{partition}" of that *source* partition
+   (faust/transport/consumer.py, TransactionManager.commit). But TransactionManager.send
+   picks the transactional id from the *destination* topic and the partition the key
+   hashes to there; for a topic the app does not consume, assignor.group_for_topic() has
+   no entry at all (faust-streaming issues #177, #517).
+
+2. Table writes are not atomic with the outputs. A table assignment queues its changelog
+   record in Faust's ProducerBuffer, which a background task hands to the producer later,
+   and the periodic commit does not wait for that buffer. A commit can fall between an
+   output and its changelog record: after a kill -9 the output is visible and the table
+   does not know it (a duplicate on replay), or the reverse (a loss).
+
+The fix: an event's outputs *and* its changelog records are handed to the transactional
+producer of the event's source partition in one step, under the same lock Faust's commit
+takes for that transaction (Producer._trn_locks), so a commit falls before or after all
+of them. The local store is written directly (Table.data), without Faust's own changelog
+send. On top of that, processors/worker.py rebuilds local RocksDB state from the
+changelogs after an unclean stop, because RocksDB writes are not transactional.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.types import TP
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
 
 
 class TransactionalSender:
@@ -33,10 +54,49 @@ class TransactionalSender:
         # The same format Faust's TransactionManager commits offsets with.
         return f"{self.app.conf.id}-{group}-{source.partition}"
 
-    async def send(self, source: TP, topic: str, key: bytes | None, value: bytes | None,
-                   headers: Any = None) -> Any:
-        """Queue one record in the source partition's transaction; returns its future."""
-        return await self.app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=headers,
-            transactional_id=self.transactional_id(source),
-        )
+    async def send_atomically(self, source: TP, records: Sequence[Record]) -> list[Any]:
+        """Queue records in the source partition's open transaction, with no commit between
+        them. Returns the delivery futures (resolved when the broker has the records)."""
+        producer = self.app.producer
+        tid = self.transactional_id(source)
+        if tid is None:  # at-least-once mode: plain sends
+            return [await producer.send(r.topic, r.key, r.value, partition=r.partition, timestamp=None,
+                                        headers=None) for r in records]
+        lock = producer._trn_locks[tid]
+        transaction = producer._transaction_producers[tid]
+        async with lock:
+            return [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition) for r in records]
+
+
+class TableWriter:
+    """Writes a Faust table's local store and returns the matching changelog record, for
+    TransactionalSender to send with the outputs it belongs to."""
+
+    def __init__(self, app: faust.App, table: Any) -> None:
+        self.app = app
+        self.table = table
+
+    def set(self, key: str, value: Any, partition: int) -> Record:
+        self.table.data[key] = value
+        return self.changelog(key, value, partition)
+
+    def delete(self, key: str, partition: int) -> Record:
+        self.table.data.pop(key, None)
+        return self.changelog(key, None, partition)
+
+    def changelog(self, key: str, value: Any, partition: int) -> Record:
+        # Untyped Faust tables use the JSON codec for both keys and values.
+        encoded = None if value is None else json.dumps(value, separators=(",", ":")).encode()
+        return Record(self.table.changelog_topic.get_topic_name(), json.dumps(key).encode(), encoded, partition)
+
+    def persisted(self, future: Any) -> None:
+        """Delivery callback: lets RocksDB remember the changelog offset it holds, as Faust's
+        own changelog send would, so a clean restart reads only what is newer."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        meta = future.result()
+        tp = TP(meta.topic, meta.partition)
+        if self.app.in_transaction:
+            self.app.tables.persist_offset_on_commit(self.table.data, tp, meta.offset)
+        else:
+            self.table.data.set_persisted_offset(tp, meta.offset)

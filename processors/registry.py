@@ -108,7 +108,12 @@ class RegistryFollower(Service):
                     self.registry.apply(record.key, record.value)
                 if records:
                     metrics.REGISTRY_OFFSET.set(records[-1].offset + 1)
-            if not self.ready.is_set() and all(
-                    await consumer.position(tp) >= end for tp, end in self._end.items()):
+            if not self.ready.is_set() and await self._caught_up(consumer):
                 log.info("delegation registry loaded: %d grants", len(self.registry))
                 self.ready.set()
+
+    async def _caught_up(self, consumer: AIOKafkaConsumer) -> bool:
+        for tp, end in self._end.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True

@@ -92,3 +92,10 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
     value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
     return Result("routed", Output(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
                   table_record(complaint, decision, topic, now))
+
+
+def internal_error(exc: Exception, source: Source, key: bytes | None, raw: bytes | None, topics: Topics) -> Result:
+    """An unexpected failure while routing: the event goes to the dead letters, whole."""
+    problem = Unreadable("internal_error", f"{type(exc).__name__}: {exc}")
+    letter = dead_letter(problem, source, key, raw, dt.datetime.now(dt.timezone.utc))
+    return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), error=problem.error)

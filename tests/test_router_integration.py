@@ -1,0 +1,195 @@
+"""The router on the real broker: routes, dead letters, retries, delegations, kill -9."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from producers.client import ComplaintPublisher
+from producers.cli import grant_for
+from producers.generator import ComplaintFactory, GeneratorConfig
+from schemas.topics import Topics
+from tests.conftest import metric_value
+from tests.fixtures import FULL_DOSE, complaint, routing_cases
+from tests.kafka_helpers import by_complaint, values, wait_for_records
+
+pytestmark = pytest.mark.integration
+
+
+def unique(cid: str) -> str:
+    return f"{cid}-{uuid.uuid4().hex[:8]}"
+
+
+def test_public_fixtures_land_on_their_topics_with_their_routing(kafka, worker):
+    topics = Topics(kafka.topic_prefix)
+    cases = routing_cases()
+    sent = {}
+    with ComplaintPublisher(kafka) as pub:
+        for case in cases:
+            c = dict(case["complaint"], complaint_id=unique(case["complaint"]["complaint_id"]))
+            pub.publish_complaint(c)
+            sent[c["complaint_id"]] = (case, c)
+    records = wait_for_records(kafka, topics.routed_outputs(),
+                               lambda rs: set(sent) <= set(by_complaint(rs)))
+    got = by_complaint(records)
+    for cid, (case, original) in sent.items():
+        [routed] = got[cid]
+        expect = case["expect"]
+        assert routed["_topic"] == kafka.topic_prefix + expect["topic"], case["name"]
+        r = routed["routing"]
+        assert (r["route"], r["province_code"], r["level"], r["handler"]) == \
+            (expect["route"], expect["province_code"], expect["level"], expect["handler"]), case["name"]
+        assert bool(r["warnings"]) == expect["warnings"]
+        assert r["deadline"] == "2021-11-10T09:00:00+07:00"
+        body = {k: v for k, v in routed.items() if k not in ("routing", "_topic")}
+        assert body == original, "the submitted complaint travels unchanged"
+
+
+def test_malformed_payloads_are_dead_lettered_and_the_worker_goes_on(kafka, worker):
+    topics = Topics(kafka.topic_prefix)
+    marker = uuid.uuid4().hex[:8]
+    naive = complaint(unique("naive"), recorded_at="2021-11-08T09:00:00")
+    missing = complaint(unique("missing"))
+    del missing["citizen"]
+    future = complaint(unique("future"), recorded_at="2099-01-01T00:00:00+07:00")
+    bad = [
+        (f"nojson-{marker}", b"{not json"),
+        (f"binary-{marker}", b"\xff\xfe\x00binary"),
+        (naive["complaint_id"], json.dumps(naive).encode()),
+        (missing["complaint_id"], json.dumps(missing).encode()),
+        (future["complaint_id"], json.dumps(future).encode()),
+    ]
+    good = complaint(unique("after-bad"), province="79")
+    with ComplaintPublisher(kafka) as pub:
+        for key, raw in bad:
+            pub.publish_raw(topics.submitted, key, raw)
+        pub.publish_complaint(good)
+    letters = wait_for_records(kafka, [topics.dead_letter],
+                               lambda rs: {k for k, _ in bad} <= {json.loads(r.value)["key"] for r in rs})
+    by_key = {v["key"]: v for v in values(letters)}
+    assert by_key[f"nojson-{marker}"]["error"] == "not_json"
+    assert by_key[f"nojson-{marker}"]["raw"] == "{not json"
+    binary = by_key[f"binary-{marker}"]
+    assert binary["raw_encoding"] == "base64" and binary["error"] == "not_json"
+    assert by_key[naive["complaint_id"]]["error"] == "naive_timestamp"
+    assert "recorded_at" in by_key[naive["complaint_id"]]["detail"]
+    assert by_key[missing["complaint_id"]]["error"] == "validation_error"
+    assert "citizen" in by_key[missing["complaint_id"]]["detail"]
+    assert by_key[future["complaint_id"]]["error"] == "future_recorded_at"
+    for letter in by_key.values():
+        assert letter["source_topic"] == topics.submitted and letter["offset"] >= 0
+    wait_for_records(kafka, [topics.jurisdiction("79")],
+                     lambda rs: good["complaint_id"] in by_complaint(rs))
+    assert worker.alive()
+
+
+def test_a_retried_complaint_is_routed_once(kafka, worker):
+    topics = Topics(kafka.topic_prefix)
+    c = complaint(unique("retry"), province="01", district="001")
+    last = complaint(unique("retry-last"), province="01")
+    with ComplaintPublisher(kafka) as pub:
+        for _ in range(3):
+            pub.publish_complaint(c)
+        pub.publish_complaint(last)
+    records = wait_for_records(kafka, [topics.jurisdiction("01")],
+                               lambda rs: last["complaint_id"] in by_complaint(rs))
+    assert len(by_complaint(records)[c["complaint_id"]]) == 1
+    text = worker.metrics(worker.settings.worker_metrics_port)
+    assert metric_value(text, "complaints_retries_skipped_total") >= 2
+
+
+def wait_for_metric(worker, name: str, expected: float, timeout_s: float = 30, **labels) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if metric_value(worker.metrics(worker.settings.worker_metrics_port), name, **labels) == expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name}{labels} never reached {expected}")
+
+
+def test_a_grant_and_a_revocation_apply_to_complaints_that_arrive_after_them(kafka, worker):
+    topics = Topics(kafka.topic_prefix)
+    with ComplaintPublisher(kafka) as pub:
+        before = complaint(unique("before-grant"), province="48", district="490", commune="20194")
+        pub.publish_complaint(before)
+        wait_for_records(kafka, [topics.jurisdiction("48")], lambda rs: before["complaint_id"] in by_complaint(rs))
+
+        pub.grant_delegation(grant_for("490", None, None))
+        wait_for_metric(worker, "complaints_delegations_active", 1, level="district")
+        district = complaint(unique("district-granted"), province="48", district="490", commune="20194")
+        pub.publish_complaint(district)
+
+        pub.grant_delegation(grant_for("20194", None, None))
+        wait_for_metric(worker, "complaints_delegations_active", 1, level="commune")
+        commune = complaint(unique("commune-granted"), province="48", district="490", commune="20194")
+        pub.publish_complaint(commune)
+
+        pub.revoke_delegation("20194")
+        pub.revoke_delegation("490")
+        wait_for_metric(worker, "complaints_delegations_active", 0, level="district")
+        wait_for_metric(worker, "complaints_delegations_active", 0, level="commune")
+        after = complaint(unique("after-revoke"), province="48", district="490", commune="20194")
+        pub.publish_complaint(after)
+
+    ids = [c["complaint_id"] for c in (before, district, commune, after)]
+    got = by_complaint(wait_for_records(kafka, [topics.jurisdiction("48")],
+                                        lambda rs: set(ids) <= set(by_complaint(rs))))
+    handlers = [got[cid][0]["routing"]["handler"] for cid in ids]
+    assert handlers == [
+        {"level": "province", "unit_code": "48"},
+        {"level": "district", "unit_code": "490"},
+        {"level": "commune", "unit_code": "20194"},
+        {"level": "province", "unit_code": "48"},
+    ]
+
+
+def test_a_restarted_worker_loads_the_registry_before_routing(kafka, worker_factory):
+    topics = Topics(kafka.topic_prefix)
+    with ComplaintPublisher(kafka) as pub:
+        pub.grant_delegation(grant_for("760", None, None))  # Quận 1, TP HCM
+        c = complaint(unique("registry-first"), province="79", district="760")
+        pub.publish_complaint(c)
+    worker_factory()  # starts after both events exist: the grant must count
+    got = by_complaint(wait_for_records(kafka, [topics.jurisdiction("79")],
+                                        lambda rs: c["complaint_id"] in by_complaint(rs)))
+    assert got[c["complaint_id"]][0]["routing"]["handler"] == {"level": "district", "unit_code": "760"}
+    with ComplaintPublisher(kafka) as pub:
+        pub.revoke_delegation("760")
+
+
+def test_sigkill_mid_load_routes_nothing_twice_and_loses_nothing(kafka, worker_factory, tmp_path):
+    from dataclasses import replace
+
+    from tests.conftest import free_port
+
+    settings = replace(kafka, faust_data_dir=str(tmp_path / "killed"), worker_metrics_port=free_port(),
+                       commit_interval_s=1.0)
+    topics = Topics(kafka.topic_prefix)
+    factory = ComplaintFactory(GeneratorConfig(seed=7, id_prefix=f"K{uuid.uuid4().hex[:6]}"))
+    now = __import__("datetime").datetime.now(__import__("datetime").timezone.utc)
+    batch = [factory.complaint(now) for _ in range(6000)]
+    ids = {c["complaint_id"] for c in batch}
+
+    first = worker_factory(settings, name="killed")
+    with ComplaintPublisher(kafka) as pub:
+        for c in batch:
+            pub.publish_complaint(c, wait=False)
+        pub.flush()
+    # Kill while the backlog is being routed: some transactions are open at that moment.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if metric_value(first.metrics(settings.worker_metrics_port), "complaints_received_total") >= 1500:
+            break
+        time.sleep(0.05)
+    first.kill()
+
+    worker_factory(settings, name="killed")  # same data dir, same app id
+    records = wait_for_records(kafka, topics.routed_outputs(),
+                               lambda rs: ids <= set(by_complaint(rs)), timeout_s=120)
+    got = by_complaint(records)
+    duplicated = [cid for cid in ids if len(got.get(cid, [])) > 1]
+    lost = ids - set(got)
+    assert (len(lost), len(duplicated)) == (0, 0), f"lost {len(lost)}, duplicated {len(duplicated)}"
