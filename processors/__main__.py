@@ -15,8 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("topics", help="create every topic of the contract that is missing")
     w = sub.add_parser("worker", help="run the Faust stream worker (router and SLA clock)")
     w.add_argument("-l", "--loglevel", default="info")
+    r = sub.add_parser("replay", help="re-publish corrected dead letters onto their source topic")
+    r.add_argument("file", nargs="?", help="JSON Lines of dead letters, corrected")
+    r.add_argument("--export", metavar="FILE", help="write the dead letters to FILE for correction")
+    r.add_argument("--error", help="with --export: only this error kind")
+    r.add_argument("--dry-run", action="store_true", help="validate only")
     sub.add_parser("summary", help="counts of routed complaints, dead letters and escalations, from the topics")
-    args, rest = parser.parse_known_args(argv)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
@@ -30,6 +35,21 @@ def main(argv: list[str] | None = None) -> int:
         from processors.worker import run
 
         return run(args.loglevel)
+    if args.command == "replay":
+        from pathlib import Path
+
+        from processors.replay import export, replay
+
+        if args.export:
+            print(f"replay: {export(Path(args.export), settings, args.error)} dead letters written to {args.export}")
+            return 0
+        if not args.file:
+            parser.error("replay needs a FILE, or --export FILE")
+        sent, refused = replay(Path(args.file), settings, args.dry_run)
+        for line in refused:
+            print(line, file=sys.stderr)
+        print(f"replay: {sent} {'valid' if args.dry_run else 're-published'}, {len(refused)} refused")
+        return 1 if refused else 0
     if args.command == "summary":
         from processors.summary import summarize
 

@@ -193,3 +193,39 @@ def test_sigkill_mid_load_routes_nothing_twice_and_loses_nothing(kafka, worker_f
     duplicated = [cid for cid in ids if len(got.get(cid, [])) > 1]
     lost = ids - set(got)
     assert (len(lost), len(duplicated)) == (0, 0), f"lost {len(lost)}, duplicated {len(duplicated)}"
+
+
+def test_dead_letters_are_replayed_after_correction(kafka, worker, tmp_path):
+    topics = Topics(kafka.topic_prefix)
+    bad = complaint(unique("fix-me"), province="31", recorded_at="2021-11-08T09:00:00")
+    with ComplaintPublisher(kafka) as pub:
+        pub.publish_raw(topics.submitted, bad["complaint_id"], json.dumps(bad).encode())
+    wait_for_records(kafka, [topics.dead_letter],
+                     lambda rs: any(json.loads(r.value)["key"] == bad["complaint_id"] for r in rs))
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, settings_env
+
+    def replay(*args):
+        return subprocess.run([sys.executable, "-m", "processors", "replay", *args], cwd=REPO,
+                              env=settings_env(kafka), capture_output=True, text=True, timeout=120)
+
+    exported = tmp_path / "letters.jsonl"
+    assert replay("--export", str(exported), "--error", "naive_timestamp").returncode == 0
+    letters = [json.loads(line) for line in exported.read_text().splitlines()]
+    mine = [x for x in letters if x["key"] == bad["complaint_id"]]
+    assert len(mine) == 1
+    unfixed = tmp_path / "unfixed.jsonl"
+    unfixed.write_text(json.dumps(mine[0]) + "\n")
+    refused = replay(str(unfixed))
+    assert refused.returncode == 1 and "still invalid" in refused.stderr
+
+    mine[0]["raw"] = mine[0]["raw"].replace('"2021-11-08T09:00:00"', '"2021-11-08T09:00:00+07:00"')
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(json.dumps(mine[0]) + "\n")
+    done = replay(str(fixed))
+    assert done.returncode == 0, done.stderr
+    got = by_complaint(wait_for_records(kafka, [topics.jurisdiction("31")],
+                                        lambda rs: bad["complaint_id"] in by_complaint(rs)))
+    assert got[bad["complaint_id"]][0]["routing"]["deadline"] == "2021-11-10T09:00:00+07:00"
