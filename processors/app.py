@@ -51,6 +51,8 @@ def build_app(settings: Settings | None = None) -> faust.App:
         # Commit (end each partition's transaction) often: read_committed consumers see
         # routed complaints only then.
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         table_cleanup_interval=3600.0,

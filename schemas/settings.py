@@ -51,6 +51,9 @@ class Settings:
     # How often the worker commits its transactions: read_committed consumers see routed
     # complaints only then, so this bounds their end-to-end latency.
     commit_interval_s: float = 0.5
+    # A worker killed without leaving its group holds its partitions until this expires:
+    # it bounds how long a crash stalls routing (Kafka's default is 45-60 s).
+    session_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -68,4 +71,5 @@ class Settings:
             faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),
+            session_timeout_s=_float("SESSION_TIMEOUT_S", 10.0),
         )

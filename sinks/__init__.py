@@ -1,0 +1,1 @@
+"""The PostgreSQL sink: the record of every event, and the SLA reports."""

@@ -1,0 +1,76 @@
+"""python -m sinks postgres | migrate | report sla | report overdue"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+
+import psycopg2
+
+from schemas.settings import Settings
+
+
+def timestamp(text: str) -> dt.datetime:
+    """A date (midnight, Asia/Ho_Chi_Minh) or an ISO 8601 timestamp with offset."""
+    ict = dt.timezone(dt.timedelta(hours=7))
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        if len(text) > 10:
+            raise argparse.ArgumentTypeError(f"{text!r}: give an offset, e.g. {text}+07:00")
+        value = value.replace(tzinfo=ict)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sinks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("postgres", help="run the Kafka to PostgreSQL sink")
+    sub.add_parser("migrate", help="apply the schema migrations and exit")
+    report = sub.add_parser("report", help="SLA reports")
+    kinds = report.add_subparsers(dest="report", required=True)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    s = kinds.add_parser("sla", help="SLA compliance per province or per handler over a period")
+    s.add_argument("--by", choices=["province", "handler"], default="province")
+    s.add_argument("--from", dest="start", type=timestamp, default=now - dt.timedelta(days=30),
+                   help="recorded_at from (date or timestamp; default 30 days ago)")
+    s.add_argument("--to", dest="end", type=timestamp, default=now + dt.timedelta(minutes=5),
+                   help="recorded_at before (default now)")
+    s.add_argument("--as-of", type=timestamp, default=now, help="judge open complaints at this time")
+    s.add_argument("--province", help="only this province")
+    s.add_argument("--format", choices=["table", "csv"], default="table")
+
+    o = kinds.add_parser("overdue", help="the overdue list of one office")
+    o.add_argument("--level", required=True, choices=["site", "province", "district", "commune", "national"])
+    o.add_argument("--unit", required=True, help="unit code: site code, province/district/commune code, VN")
+    o.add_argument("--as-of", type=timestamp, default=now)
+    o.add_argument("--format", choices=["table", "csv"], default="table")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    if args.command == "postgres":
+        from sinks.postgres import run
+
+        return run(settings)
+    if args.command == "migrate":
+        from sinks.migrate import migrate
+
+        print("applied: " + (", ".join(migrate(settings.database_url)) or "nothing, schema up to date"))
+        return 0
+    from sinks import report as reports
+
+    with psycopg2.connect(settings.database_url) as conn:
+        if args.report == "sla":
+            headers, rows = reports.sla(conn, args.by, args.start, args.end, args.as_of, args.province)
+        else:
+            headers, rows = reports.overdue(conn, args.level, args.unit, args.as_of)
+    print(reports.render(headers, rows, args.format), end="" if args.format == "csv" else "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
