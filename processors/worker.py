@@ -38,6 +38,7 @@ def prepare_state(tabledir: Path) -> bool:
 
 def run(loglevel: str = "info") -> int:
     settings = Settings.from_env()
+    Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = build_app(settings)
     tabledir = Path(app.conf.tabledir)
     if prepare_state(tabledir):

@@ -46,6 +46,7 @@ class Settings:
     sink_metrics_port: int = 9102
     metrics_host: str = "127.0.0.1"
     faust_app_id: str = "complaints-router"
+    sink_group_id: str = "complaints-sink"
     faust_data_dir: str = ".run/faust"
     faust_store: str = "rocksdb://"
     # How often the worker commits its transactions: read_committed consumers see routed
@@ -68,6 +69,7 @@ class Settings:
             sink_metrics_port=_int("SINK_METRICS_PORT", 9102),
             metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
             faust_app_id=env.get("FAUST_APP_ID", "complaints-router"),
+            sink_group_id=env.get("SINK_GROUP_ID", "complaints-sink"),
             faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),

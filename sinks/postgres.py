@@ -29,7 +29,7 @@ MAX_BACKOFF_S = 10.0
 
 
 class Sink:
-    def __init__(self, settings: Settings, group_id: str = "complaints-sink", max_batch: int = 5000) -> None:
+    def __init__(self, settings: Settings, max_batch: int = 5000) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.max_batch = max_batch
@@ -37,7 +37,7 @@ class Sink:
         self.conn: psycopg2.extensions.connection | None = None
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
-            group_id=f"{settings.topic_prefix}{group_id}",
+            group_id=f"{settings.topic_prefix}{settings.sink_group_id}",
             client_id="complaints-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -102,7 +102,7 @@ class Sink:
                 kind = topic_kind(tp.topic, self.topics)
                 metrics.EVENTS_CONSUMED.labels(kind=kind).inc(len(records))
                 for r in records:
-                    add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value)
+                    add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
                 events += len(records)
             started = time.perf_counter()
             written = self.write_until_stored(batch)

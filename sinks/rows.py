@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,7 @@ def _complaint_row(c: ComplaintSubmitted, payload: dict[str, Any], partition: in
 
 
 def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: bytes | None,
-        value: bytes | None) -> None:
+        value: bytes | None, timestamp_ms: int | None = None) -> None:
     try:
         if kind == "delegations":
             unit = (key or b"").decode("utf-8", "replace")
@@ -74,6 +75,8 @@ def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: b
         payload = json.loads(value)
         if kind == "submitted":
             c = ComplaintSubmitted.model_validate(payload)
+            if timestamp_ms is not None:  # rule 5, judged by the time Kafka received the event
+                c.check_not_future(dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc))
             known = batch.complaints.get(c.complaint_id)
             if known is None or known[-2] is None:  # the submission's own coordinates win
                 batch.complaints[c.complaint_id] = _complaint_row(c, payload, partition, offset)

@@ -69,6 +69,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TOPIC_PREFIX": settings.topic_prefix,
         "TOPIC_PARTITIONS": str(settings.partitions),
         "FAUST_APP_ID": settings.faust_app_id,
+        "SINK_GROUP_ID": settings.sink_group_id,
         "FAUST_DATA_DIR": settings.faust_data_dir,
         "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
         "SINK_METRICS_PORT": str(settings.sink_metrics_port),
@@ -163,3 +164,51 @@ def worker_factory(kafka: Settings, tmp_path: Path) -> Iterator:
 @pytest.fixture
 def worker(worker_factory) -> Process:
     return worker_factory()
+
+
+def require_postgres(url: str) -> None:
+    import psycopg2
+
+    try:
+        psycopg2.connect(url, connect_timeout=5).close()
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {url} ({exc}); run the tests with `make test`")
+
+
+@pytest.fixture(scope="session")
+def database(kafka: Settings) -> Iterator[Settings]:
+    """Settings with a fresh database of their own on the configured PostgreSQL server."""
+    import psycopg2
+    from psycopg2 import sql
+
+    require_postgres(kafka.database_url)
+    name = f"complaints_test_{kafka.topic_prefix.strip('.').replace('-', '_')}"
+
+    def admin(statement: sql.Composable) -> None:
+        conn = psycopg2.connect(kafka.database_url)  # a new one each time: a test may restart the server
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+        finally:
+            conn.close()
+
+    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = kafka.database_url.rpartition("/")
+    yield replace(kafka, database_url=f"{base}/{name}")
+    admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def sink_factory(database: Settings, tmp_path: Path) -> Iterator:
+    started: list[Process] = []
+
+    def start(settings: Settings | None = None, name: str = "sink") -> Process:
+        s = settings or replace(database, sink_metrics_port=free_port())
+        p = Process(["sinks", "postgres"], s, tmp_path / f"{name}.log", ready_line="sink ready")
+        started.append(p)
+        return p.start()
+
+    yield start
+    for p in started:
+        p.stop()

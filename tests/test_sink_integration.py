@@ -1,0 +1,192 @@
+"""The PostgreSQL sink on the real Kafka and PostgreSQL: exactly once, reports, restarts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+
+import psycopg2
+import pytest
+
+from producers.client import ComplaintPublisher
+from producers.generator import ComplaintFactory, GeneratorConfig, plan
+from sinks.report import overdue, sla
+from tests.conftest import REPO, free_port, metric_value
+from tests.fixtures import complaint
+
+pytestmark = pytest.mark.integration
+ICT = dt.timezone(dt.timedelta(hours=7))
+
+
+def query(settings, sql: str, params=()) -> list[tuple]:
+    with psycopg2.connect(settings.database_url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def wait_for_rows(settings, sql: str, expected, params=(), timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    got = None
+    while time.monotonic() < deadline:
+        try:
+            got = query(settings, sql, params)
+        except psycopg2.Error:  # tables not created yet, or the server restarting
+            got = None
+        if got == expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{sql!r}: expected {expected}, last got {got}")
+
+
+def publish_load(settings, prefix: str, count: int) -> dict[str, set]:
+    """A generated load; returns the ids the tables must hold, by kind."""
+    factory = ComplaintFactory(GeneratorConfig(seed=11, id_prefix=prefix, retry_share=0.05, malformed_share=0.03,
+                                               early_resolution_share=0.05))
+    now = dt.datetime.now(dt.timezone.utc)
+    expect: dict[str, set] = {"complaints": set(), "resolutions": set(), "malformed": set()}
+    with ComplaintPublisher(settings) as pub:
+        for step in plan(factory, count, now):
+            if step.kind in ("complaint", "retry"):
+                pub.publish_complaint(step.value, wait=False)
+                expect["complaints"].add(step.key)
+                if step.kind == "complaint" and factory.rng.random() < 0.3:
+                    resolution = factory.resolution(step.value, now)
+                    pub.publish_resolution(resolution, wait=False)
+                    expect["resolutions"].add(resolution["event_id"])
+            elif step.kind == "malformed":
+                pub.publish_raw(pub.topics.submitted, step.key, step.value, wait=False)
+                expect["malformed"].add(step.key)
+            else:
+                pub.publish_resolution(step.value, wait=False)
+                expect["resolutions"].add(step.value["event_id"])
+        pub.flush()
+    return expect
+
+
+def counts(settings, prefix: str) -> tuple:
+    like = prefix + "%"
+    return (
+        query(settings, "SELECT count(*), count(DISTINCT complaint_id) FROM complaints WHERE complaint_id LIKE %s",
+              (like,))[0],
+        query(settings, "SELECT count(*), count(DISTINCT complaint_id) FROM routes WHERE complaint_id LIKE %s",
+              (like,))[0],
+        query(settings, "SELECT count(*), count(DISTINCT event_id) FROM resolutions WHERE complaint_id LIKE %s",
+              (like,))[0],
+        query(settings, "SELECT count(*) FROM dead_letters WHERE key LIKE %s", (like,))[0][0],
+    )
+
+
+def test_every_event_of_a_generated_load_is_stored_exactly_once(database, worker_factory, sink_factory):
+    prefix = f"S{uuid.uuid4().hex[:6]}"
+    worker_factory()
+    sink = sink_factory()
+    expect = publish_load(database, prefix, 1500)
+    n_c, n_r, n_dead = len(expect["complaints"]), len(expect["resolutions"]), len(expect["malformed"])
+    like = prefix + "%"
+    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(n_c,)], (like,))
+    wait_for_rows(database, "SELECT count(*) FROM dead_letters WHERE key LIKE %s", [(n_dead,)], (like,))
+    wait_for_rows(database, "SELECT count(*) FROM resolutions WHERE complaint_id LIKE %s", [(n_r,)], (like,))
+    assert counts(database, prefix) == ((n_c, n_c), (n_c, n_c), (n_r, n_r), n_dead)
+    stored = {row[0] for row in query(database, "SELECT complaint_id FROM complaints WHERE complaint_id LIKE %s",
+                                      (like,))}
+    assert stored == expect["complaints"]
+
+    # A second sink in a new consumer group replays every topic from the start: no new rows.
+    replay = sink_factory(replace(database, sink_group_id="replay-" + prefix, sink_metrics_port=free_port()),
+                          name="replay")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = replay.metrics(replay.settings.sink_metrics_port)
+        if metric_value(text, "complaints_sink_events_total", kind="routed") >= n_c:
+            break
+        time.sleep(0.5)
+    assert counts(database, prefix) == ((n_c, n_c), (n_c, n_c), (n_r, n_r), n_dead)
+    assert sink.alive() and replay.alive()
+
+
+def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory, sink_factory):
+    """Province 31, recorded 2021-11-08 09:00 ICT (deadline 2021-11-10 09:00), judged 11-12:
+    A resolved after 10 h, B after 30 h, C after 50 h (late), D after exactly 48 h (in time),
+    E open (overdue). Province 33: F open, and recorded 2021-11-11 so not yet due on 11-12."""
+    tag = uuid.uuid4().hex[:6]
+    at = "2021-11-08T09:00:00+07:00"
+    cs = {n: complaint(f"R{tag}-{n}", province="31", recorded_at=at) for n in "ABCDE"}
+    cs["F"] = complaint(f"R{tag}-F", province="33", recorded_at="2021-11-11T12:00:00+07:00")
+    start = dt.datetime(2021, 11, 8, 9, tzinfo=ICT)
+    resolved_after_h = {"A": 10, "B": 30, "C": 50, "D": 48}
+    worker_factory()
+    sink_factory()
+    with ComplaintPublisher(database) as pub:
+        for c in cs.values():
+            pub.publish_complaint(c)
+        for n, hours in resolved_after_h.items():
+            pub.publish_resolution({"schema_version": 1, "event_id": f"res-{tag}-{n}", "complaint_id": cs[n]["complaint_id"],
+                                    "resolved_at": (start + dt.timedelta(hours=hours)).isoformat(),
+                                    "resolved_by": {"level": "province", "unit_code": "31"}, "outcome": "updated"})
+    like = f"R{tag}-%"
+    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(6,)], (like,))
+    wait_for_rows(database, "SELECT count(*) FROM resolutions WHERE complaint_id LIKE %s", [(4,)], (like,))
+
+    as_of = dt.datetime(2021, 11, 12, 12, tzinfo=ICT)
+    with psycopg2.connect(database.database_url) as conn:
+        headers, rows = sla(conn, "province", dt.datetime(2021, 11, 1, tzinfo=ICT),
+                            dt.datetime(2021, 11, 30, tzinfo=ICT), as_of)
+        table = {row[0]: dict(zip(headers, row)) for row in rows}
+        # Hand computation: resolved in time A, B, D (3); late C (1); open overdue E (1); times 10, 30, 48, 50 h:
+        # median = (30 + 48) / 2 = 39; p90 = 48 + 0.7 * (50 - 48) = 49.4 (linear interpolation).
+        p31 = table["31"]
+        assert (p31["received"], p31["resolved_in_48h"], p31["resolved_late"], p31["open_overdue"],
+                p31["open_in_time"]) == (5, 3, 1, 1, 0)
+        assert float(p31["median_h"]) == 39.0 and float(p31["p90_h"]) == 49.4
+        assert float(p31["compliance_pct"]) == 60.0
+        p33 = table["33"]
+        assert (p33["received"], p33["open_overdue"], p33["open_in_time"], p33["median_h"]) == (1, 0, 1, None)
+
+        _, late = overdue(conn, "province", "31", as_of)
+        assert [row[0] for row in late] == [cs["E"]["complaint_id"]]
+        assert float(late[0][5]) == 51.0  # 2021-11-10 09:00 to 2021-11-12 12:00
+
+    csv_out = subprocess.run([sys.executable, "-m", "sinks", "report", "sla", "--by", "handler", "--from",
+                              "2021-11-01", "--to", "2021-11-30", "--as-of", as_of.isoformat(), "--format", "csv"],
+                             cwd=REPO, env={**__import__("os").environ, "DATABASE_URL": database.database_url},
+                             capture_output=True, text=True, timeout=60)
+    assert csv_out.returncode == 0, csv_out.stderr
+    assert "province,31,5,3,1,1,0,60.0,39.00,49.40" in csv_out.stdout.splitlines()
+
+
+def postgres_ctl(action: str) -> None:
+    subprocess.run(["bash", str(REPO / "deploy" / "postgres" / "postgres.sh"), action], check=True,
+                   env={k: v for k, v in __import__("os").environ.items() if k != "DATABASE_URL"})
+
+
+def test_no_loss_across_a_postgres_restart(database, worker_factory, sink_factory):
+    if __import__("os").environ.get("DATABASE_URL"):
+        pytest.fail("this test restarts the local PostgreSQL; run it without DATABASE_URL (make test)")
+    prefix = f"P{uuid.uuid4().hex[:6]}"
+    worker_factory()
+    sink = sink_factory()
+    first = publish_load(database, prefix + "a", 300)
+    like = prefix + "%"
+    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s",
+                  [(len(first["complaints"]),)], (like,))
+    postgres_ctl("stop")
+    try:
+        second = publish_load(database, prefix + "b", 700)
+        time.sleep(8)  # the sink keeps failing and retrying meanwhile
+        text = sink.metrics(sink.settings.sink_metrics_port)
+        assert metric_value(text, "complaints_sink_database_up") == 0
+        assert metric_value(text, "complaints_sink_retries_total") >= 1
+    finally:
+        postgres_ctl("start")
+    total = len(first["complaints"]) + len(second["complaints"])
+    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(total,)], (like,))
+    n_r = len(first["resolutions"]) + len(second["resolutions"])
+    n_dead = len(first["malformed"]) + len(second["malformed"])
+    wait_for_rows(database, "SELECT count(*) FROM resolutions WHERE complaint_id LIKE %s", [(n_r,)], (like,))
+    assert counts(database, prefix) == ((total, total), (total, total), (n_r, n_r), n_dead)
+    assert metric_value(sink.metrics(sink.settings.sink_metrics_port), "complaints_sink_database_up") == 1
+    assert sink.alive()
