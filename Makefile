@@ -47,7 +47,7 @@ down:
 
 run: up
 	$(PY) -m producers generate --count $(DEMO_COUNT) --resolve-share 0.3
-	$(PY) -m processors summary
+	$(PY) -m processors summary --wait 120
 
 test: services
 	$(PY) -m pytest

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--export", metavar="FILE", help="write the dead letters to FILE for correction")
     r.add_argument("--error", help="with --export: only this error kind")
     r.add_argument("--dry-run", action="store_true", help="validate only")
-    sub.add_parser("summary", help="counts of routed complaints, dead letters and escalations, from the topics")
+    sm = sub.add_parser("summary", help="counts of routed complaints, dead letters and escalations, from the topics")
+    sm.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                    help="first wait up to SECONDS for the router to catch up with complaints.submitted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -54,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         from processors.summary import summarize
 
         logging.getLogger("kafka").setLevel(logging.ERROR)
+        if args.wait:
+            from processors.summary import wait_for_router
+
+            lag = wait_for_router(settings, args.wait)
+            if lag:
+                print(f"summary: the router is still {lag} complaints behind after {args.wait:.0f} s", file=sys.stderr)
         print(summarize(settings))
         return 0
     return 2

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 from processors.readback import read_committed
 from schemas.settings import Settings
 from schemas.topics import Topics
+
+
+def router_lag(settings: Settings) -> int | None:
+    """Submitted events the router's consumer group has not committed yet (None: no group yet)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    topic = Topics(settings.topic_prefix).submitted
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed")
+    try:
+        offsets = admin.list_group_offsets({settings.faust_app_id: None}).get(settings.faust_app_id) or {}
+        committed = {tp: meta.offset for tp, meta in offsets.items()
+                     if tp.topic == topic}
+        if not committed:
+            return None
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(tps)
+        return sum(max(0, ends[tp] - committed.get(tp, 0)) for tp in tps)
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def wait_for_router(settings: Settings, timeout_s: float) -> int | None:
+    """Wait until the router has caught up with complaints.submitted; return the lag left."""
+    deadline = time.monotonic() + timeout_s
+    lag = router_lag(settings)
+    while (lag is None or lag > 0) and time.monotonic() < deadline:
+        time.sleep(1)
+        lag = router_lag(settings)
+    return lag
 
 
 def summarize(settings: Settings | None = None) -> str:
@@ -38,6 +70,23 @@ def summarize(settings: Settings | None = None) -> str:
     lines.append(f"Dead letters: {len(dead)}" + (" (" + ", ".join(f"{k} {v}" for k, v in
                                                                sorted(dead_by_error.items())) + ")" if dead else ""))
     lines.append(f"Escalations: {len(escalations)}")
+    lines.append(stored(settings))
     lines.append(f"Metrics: stream worker http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics, "
                  f"Postgres sink http://{settings.metrics_host}:{settings.sink_metrics_port}/metrics")
     return "\n".join(lines)
+
+
+def stored(settings: Settings) -> str:
+    """Row counts of the sink's tables, or why they cannot be read."""
+    import psycopg2
+
+    tables = ["complaints", "routes", "resolutions", "escalations", "delegations", "dead_letters"]
+    try:
+        with psycopg2.connect(settings.database_url, connect_timeout=3) as conn, conn.cursor() as cur:
+            counts = []
+            for table in tables:
+                cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+                counts.append(f"{table} {cur.fetchone()[0]}")
+        return "PostgreSQL rows: " + ", ".join(counts)
+    except psycopg2.Error as exc:
+        return f"PostgreSQL: not readable ({str(exc).strip().splitlines()[0]})"

@@ -54,6 +54,7 @@ class GeneratorConfig:
     retry_share: float = 0.03           # resubmissions of an earlier complaint, same event
     malformed_share: float = 0.01       # payloads that cannot be read as a complaint
     early_resolution_share: float = 0.02  # resolutions sent before their complaint
+    inconsistent_share: float = 0.02    # a district or commune code that is wrong (rule 4 fallbacks)
     id_prefix: str = "C"
 
 
@@ -145,6 +146,12 @@ class ComplaintFactory:
                 location["district_code"] = district
             if precision == "commune":
                 location["commune_code"] = commune
+            if precision != "province" and rng.random() < self.config.inconsistent_share:
+                # A citizen's slip: a district of another province, or a commune that does not exist.
+                if precision == "district":
+                    location["district_code"] = self.place()[1]
+                else:
+                    location["commune_code"] = f"{rng.randrange(30000, 99999):05d}"
             if rng.random() < 0.2:  # a dose remembered without all its details
                 doses = self.doses(None, complete=False)
         category = rng.choices(list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values()))[0]
