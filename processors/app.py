@@ -1,31 +1,49 @@
-"""The Faust stream worker: routes complaints (and, with issue 5, keeps the SLA clock).
+"""The Faust stream worker: routes complaints and keeps their 48-hour clock.
 
-Agents are thin: decoding, rules and state shapes live in processors/router.py and
-processors/routing.py. State lives in Faust tables with changelogs, written in the same
-Kafka transaction as the outputs (see processors/eos.py).
+Agents are thin: decoding and rules live in processors/router.py, routing.py, clock.py
+and digest.py. State lives in Faust tables (RocksDB, with changelogs) co-partitioned with
+complaints.submitted and complaints.resolved, both keyed by complaint_id. Every event's
+outputs and table writes go out in its source partition's transaction (processors/eos.py).
+
+Tables (keys starting with "#" are per-partition bookkeeping, never a complaint_id):
+  complaints  complaint_id -> routing, deadline, resolution, escalated stages
+  deadlines   "<partition>/<second>" -> [[complaint_id, stage], ...] due in that second
+  digests     "<province>/<date>" -> parts of that day's digest received so far
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import logging
 import time
+from collections import Counter
+from typing import Any
 
 import faust
+from faust.types import TP
+from croniter import croniter
+from kafka.partitioner.default import murmur2
+from pydantic import ValidationError
 
-from processors import metrics
-from processors.deadletter import Source
-from processors.eos import Record, TableWriter, TransactionalSender
+from processors import clock, metrics
+from processors.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.digest import ICT, PartBuilder, merge
+from processors.eos import Record, TableWriter, TransactionalSender, in_partition, iter_partition
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process
 from schemas.admin_units import load as load_units
+from schemas.models import ComplaintResolved, describe_errors
 from schemas.settings import Settings
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 
-# A key no complaint_id can take (they match [A-Za-z0-9._:-]).
-DEAD_LETTER_MARK = "#dead-letter-offset/{partition}"
+DEAD_LETTER_MARK = "#dead-letter-offset/{topic}/{partition}"
+CURSOR = "#clock-cursor/{partition}"
+DIGEST_MARK = "#digest-date/{partition}"
+MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of buckets per tick
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -36,10 +54,41 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def key_partition(key: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2), as every client uses it for a keyed record."""
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+class OpenComplaints:
+    """The open-complaints gauge, by province: counted per partition, rebuilt from the
+    table when a partition is (re)assigned, kept up to date by the agents."""
+
+    def __init__(self) -> None:
+        self.by_partition: dict[int, Counter[str]] = {}
+
+    @staticmethod
+    def label(record: dict[str, Any]) -> str:
+        return record.get("province_code") or "national"
+
+    def change(self, partition: int, record: dict[str, Any], delta: int) -> None:
+        if partition in self.by_partition:
+            self.by_partition[partition][self.label(record)] += delta
+            self.export()
+
+    def export(self) -> None:
+        total: Counter[str] = Counter()
+        for counts in self.by_partition.values():
+            total.update(counts)
+        for province, n in total.items():
+            metrics.OPEN.labels(province=province).set(n)
+
+
 def build_app(settings: Settings | None = None) -> faust.App:
     settings = settings or Settings.from_env()
     topics = Topics(settings.topic_prefix)
     units = load_units()
+    stages = clock.parse_stages(settings.escalation_stages)
+    stage_by_number = {s.number: s for s in stages}
     app = faust.App(
         settings.faust_app_id,
         broker=broker_urls(settings.kafka_bootstrap),
@@ -62,54 +111,270 @@ def build_app(settings: Settings | None = None) -> faust.App:
     registry = DelegationRegistry()
     follower = RegistryFollower(settings.kafka_bootstrap, topics.delegations, registry)
     app.service(follower)
+    open_complaints = OpenComplaints()
 
-    submitted = app.topic(topics.submitted, key_serializer="raw", value_serializer="raw")
-    # complaint_id -> routing record. Its changelog is co-partitioned with submissions.
-    # Untyped: Faust then uses JSON for keys and values, the same when writing and when
-    # recovering from the changelog. Keys are complaint_id strings.
-    routed = app.Table("routed", default=None, partitions=settings.partitions)
-    routed_writer = TableWriter(app, routed)
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    submitted = app.topic(topics.submitted, **raw)
+    resolved = app.topic(topics.resolved, **raw)
+    digest_parts = app.topic(topics.digest_parts, **raw)
+    # Untyped tables: Faust uses JSON for keys and values, when writing and recovering alike.
+    complaints = app.Table("complaints", default=None, partitions=settings.partitions)
+    deadlines = app.Table("deadlines", default=None, partitions=settings.partitions)
+    digests = app.Table("digests", default=None, partitions=settings.partitions)
+    state = TableWriter(app, complaints)
+    index = TableWriter(app, deadlines)
+    digest_state = TableWriter(app, digests)
 
+    # -- shared steps ----------------------------------------------------------------------
+    def escalation(cid: str, record: dict[str, Any], stage: clock.Stage, now: dt.datetime) -> Record:
+        event = clock.escalate(cid, record, stage, now)  # also marks the stage in the record
+        metrics.ESCALATIONS.labels(stage=str(stage.number), province=event.province_code or "national").inc()
+        metrics.ESCALATION_DELAY.labels(stage=str(stage.number)).observe(
+            max(0.0, (now - clock.due_at(record, stage)).total_seconds()))
+        return Record(topics.escalations, cid.encode(), event.model_dump_json().encode())
+
+    def start_clock(cid: str, record: dict[str, Any], partition: int, now: dt.datetime) -> list[Record]:
+        """Escalate what is overdue on arrival; index the later stages by deadline."""
+        immediate, later = clock.schedule(record, stages, now)
+        out = [escalation(cid, record, stage, now) for stage in immediate]
+        for stage in later:
+            key = clock.bucket(partition, clock.due_at(record, stage))
+            entries = deadlines.get(key) or []
+            out.append(index.set(key, [*entries, [cid, stage.number]], partition))
+        return out
+
+    async def send_dead_letter(message: Any, letter: bytes, error: str, source_label: str) -> None:
+        """Exactly once: the partition's last dead-lettered offset is committed with the letter."""
+        mark = DEAD_LETTER_MARK.format(topic=source_label, partition=message.partition)
+        if (complaints.get(mark) or -1) >= message.offset:
+            return
+        await sender.send_atomically(message.tp, [state.set(mark, message.offset, message.partition),
+                                                  Record(topics.dead_letter, message.key, letter)])
+        metrics.DEAD_LETTERS.labels(source=source_label, error=error).inc()
+
+    async def refuse_resolution(message: Any, problem: Unreadable) -> None:
+        letter = dead_letter(problem, Source(message.topic, message.partition, message.offset), message.key,
+                             message.value, utcnow())
+        await send_dead_letter(message, dumps(letter), problem.error, "resolved")
+
+    async def rekey(message: Any, topic: str, complaint_id: str) -> bool:
+        """A record keyed otherwise than by its complaint_id sits on the wrong partition for
+        the tables; put it back keyed right (in this transaction) and skip it here."""
+        if key_partition(complaint_id, settings.partitions) == message.partition:
+            return False
+        await sender.send_atomically(message.tp, [Record(topic, complaint_id.encode(), message.value)])
+        metrics.REKEYED.labels(topic=topics.source_of(topic)).inc()
+        return True
+
+    # -- routing ---------------------------------------------------------------------------
     @app.agent(submitted)
     async def route_complaints(stream: faust.StreamT) -> None:
         await follower.ready.wait()
         async for event in stream.events():
             message = event.message
             metrics.RECEIVED.inc()
+            now = utcnow()
             source = Source(message.topic, message.partition, message.offset)
             try:
-                result = process(message.value, message.key, source, now=utcnow(),
-                                 already_routed=lambda cid: routed.get(cid) is not None,
+                result = process(message.value, message.key, source, now=now, lookup=complaints.get,
                                  delegations=registry, units=units, topics=topics)
             except Exception as exc:  # a bug of ours must not lose the event: keep it for replay
                 log.exception("cannot route offset %s of %s", message.offset, message.tp)
                 result = internal_error(exc, source, message.key, message.value, topics)
+            if result.kind == "dead_letter":
+                assert result.output is not None and result.error is not None
+                await send_dead_letter(message, result.output.value, result.error, "submitted")
+                continue
+            assert result.complaint is not None
+            cid = result.complaint.complaint_id
+            if await rekey(message, topics.submitted, cid):
+                continue
             if result.kind == "retry":
                 metrics.RETRIES_SKIPPED.inc()
                 continue
-            assert result.output is not None
-            out = Record(result.output.topic, result.output.key, result.output.value)
-            if result.kind == "dead_letter":
-                # Dead letters have no complaint_id to deduplicate on; the partition's last
-                # dead-lettered offset, committed with the letter, keeps replays from
-                # writing one twice.
-                mark = DEAD_LETTER_MARK.format(partition=message.partition)
-                if (routed.get(mark) or -1) >= message.offset:
-                    continue
-                state = routed_writer.set(mark, message.offset, message.partition)
-                await sender.send_atomically(message.tp, [state, out])
-                metrics.DEAD_LETTERS.labels(source="submitted", error=result.error).inc()
-                continue
-            assert result.complaint is not None and result.decision is not None
-            state = routed_writer.set(result.complaint.complaint_id, result.record, message.partition)
-            futures = await sender.send_atomically(message.tp, [state, out])
-            futures[0].add_done_callback(routed_writer.persisted)
+            assert result.output is not None and result.decision is not None and result.record is not None
+            record = result.record
+            timers = start_clock(cid, record, message.partition, now)
+            routed = Record(result.output.topic, result.output.key, result.output.value)
+            await sender.send_atomically(message.tp, [state.set(cid, record, message.partition), routed, *timers])
             d = result.decision
             metrics.ROUTED.labels(route=d.route, province=d.province_code or "", level=d.level or "",
                                   handler_level=d.handler.level).inc()
             for kind in d.warnings:
                 metrics.WARNINGS.labels(kind=kind).inc()
             metrics.ROUTING_LATENCY.observe(max(0.0, time.time() - message.timestamp))
+            if record.get("resolved_at") is None:
+                open_complaints.change(message.partition, record, +1)
+
+    # -- resolutions -----------------------------------------------------------------------
+    @app.agent(resolved)
+    async def record_resolutions(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                if message.value is None:
+                    raise Unreadable("empty_value", "the event has no value")
+                resolution = ComplaintResolved.model_validate_json(message.value)
+            except ValidationError as exc:
+                await refuse_resolution(message, Unreadable("validation_error", describe_errors(exc)))
+                continue
+            except Unreadable as problem:
+                await refuse_resolution(message, problem)
+                continue
+            cid = resolution.complaint_id
+            if await rekey(message, topics.resolved, cid):
+                continue
+            before = complaints.get(cid)
+            record, effect = clock.resolve(before, resolution)
+            metrics.RESOLUTIONS.labels(effect=effect.kind).inc()
+            if effect.kind == "repeat":
+                continue
+            await sender.send_atomically(message.tp, [state.set(cid, record, message.partition)])
+            if effect.kind == "late":
+                metrics.LATE_RESOLUTIONS.inc()
+            if effect.first and effect.kind != "pending":
+                hours = (resolution.resolved_at - clock.ts(record["recorded_at"])).total_seconds() / 3600
+                metrics.TIME_TO_RESOLUTION.observe(max(0.0, hours))
+                open_complaints.change(message.partition, record, -1)
+
+    # -- the clock -------------------------------------------------------------------------
+    def ready() -> bool:
+        recovery = app.tables.recovery
+        return recovery.completed.is_set() and not recovery.in_recovery and not app.rebalancing
+
+    def active_partitions() -> list[int]:
+        return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.submitted)
+
+    async def fire_due(partition: int, now: dt.datetime) -> None:
+        """Escalate what fell due in this partition since the last tick: only those buckets."""
+        target = int(now.timestamp())
+        with in_partition(partition):
+            cursor_key = CURSOR.format(partition=partition)
+            cursor = complaints.get(cursor_key)
+            if cursor is None:
+                cursor = target - 1  # nothing can be indexed before the partition's first tick
+            if cursor >= target:
+                return
+            last = min(target, cursor + MAX_SECONDS_PER_TICK)
+            out: list[Record] = []
+            for second in range(cursor + 1, last + 1):
+                key = f"{partition}/{second}"
+                entries = deadlines.get(key)
+                if not entries:
+                    continue
+                for cid, number in entries:
+                    record = complaints.get(cid)
+                    stage = stage_by_number.get(number)
+                    if stage is not None and clock.should_escalate(record, stage):
+                        out.append(escalation(cid, record, stage, now))
+                        out.append(state.set(cid, record, partition))
+                out.append(index.delete(key, partition))
+            # The cursor is saved with any escalation, and at least once a minute otherwise:
+            # a restart then rescans at most that much (rescanning is harmless, only slower).
+            if out or last - cursor >= 60 or last % 60 == 0:
+                out.append(state.set(cursor_key, last, partition))
+            else:
+                complaints.data[cursor_key] = last  # local only: no changelog write each tick
+        if out:
+            tp = TP(topics.submitted, partition)
+            await sender.send_atomically(tp, out)
+            await sender.commit_now(tp)
+
+    @app.timer(interval=settings.clock_tick_s)
+    async def sla_clock() -> None:
+        if not ready():
+            return
+        now = utcnow()
+        partitions = active_partitions()
+        for partition in partitions:
+            try:
+                await fire_due(partition, now)
+            except Exception:  # a rebalance mid-tick; the next tick resumes from the cursor
+                log.exception("SLA clock tick failed for partition %s", partition)
+        try:
+            await track_open(partitions)
+        except Exception:  # a timer that raises would stop the worker: the gauge is not worth it
+            log.exception("open-complaints gauge not updated")
+
+    async def track_open(partitions: list[int]) -> None:
+        for gone in set(open_complaints.by_partition) - set(partitions):
+            del open_complaints.by_partition[gone]
+        for partition in partitions:
+            if partition in open_complaints.by_partition:
+                continue
+            counts: Counter[str] = Counter()
+            for n, (cid, record) in enumerate(iter_partition(complaints, partition)):
+                if isinstance(record, dict) and "route" in record and record.get("resolved_at") is None:
+                    counts[OpenComplaints.label(record)] += 1
+                if n % 5000 == 4999:
+                    await asyncio.sleep(0)
+            open_complaints.by_partition[partition] = counts
+        open_complaints.export()
+
+    # -- the daily digest --------------------------------------------------------------------
+    def digest_due(now: dt.datetime) -> dt.date:
+        """The date of the latest scheduled run at or before the (possibly shifted) clock."""
+        shifted = (now + dt.timedelta(seconds=settings.digest_clock_offset_s)).astimezone(ICT)
+        return croniter(settings.digest_schedule, shifted).get_prev(dt.datetime).date()
+
+    async def send_digest_parts(partition: int, digest_date: dt.date, now: dt.datetime) -> None:
+        builder = PartBuilder(now, settings.digest_max_items)
+        for n, (cid, record) in enumerate(iter_partition(complaints, partition)):
+            if not cid.startswith("#"):
+                builder.add(cid, record)
+            if n % 5000 == 4999:
+                await asyncio.sleep(0)  # a large partition must not stall the clock
+        out = []
+        for province, part in builder.build().items():
+            body = {"digest_date": digest_date.isoformat(), "partition": partition,
+                    "partitions": settings.partitions, "generated_at": now.isoformat(), "part": part}
+            out.append(Record(topics.digest_parts, province.encode(), json.dumps(body).encode()))
+        with in_partition(partition):
+            out.append(state.set(DIGEST_MARK.format(partition=partition), digest_date.isoformat(), partition))
+        tp = TP(topics.submitted, partition)
+        await sender.send_atomically(tp, out)
+        await sender.commit_now(tp)
+
+    @app.timer(interval=1.0)
+    async def digest_schedule() -> None:
+        if not ready():
+            return
+        now = utcnow()
+        due = digest_due(now)
+        for partition in active_partitions():
+            try:
+                with in_partition(partition):
+                    mark = DIGEST_MARK.format(partition=partition)
+                    last = complaints.get(mark)
+                if last is None:  # a new partition starts with the next scheduled run
+                    with in_partition(partition):
+                        record = state.set(mark, due.isoformat(), partition)
+                    tp = TP(topics.submitted, partition)
+                    await sender.send_atomically(tp, [record])
+                    await sender.commit_now(tp)
+                elif last < due.isoformat():
+                    await send_digest_parts(partition, due, now)
+            except Exception:
+                log.exception("digest run failed for partition %s", partition)
+
+    @app.agent(digest_parts)
+    async def assemble_digests(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            body = json.loads(message.value)
+            province = message.key.decode()
+            key = f"{province}/{body['digest_date']}"
+            entry = digests.get(key) or {"parts": {}, "emitted": False}
+            if entry["emitted"] or str(body["partition"]) in entry["parts"]:
+                continue
+            entry["parts"][str(body["partition"])] = body["part"]
+            out = []
+            if len(entry["parts"]) >= body["partitions"]:
+                digest = merge(province, dt.date.fromisoformat(body["digest_date"]), entry["parts"].values(),
+                               utcnow(), settings.digest_max_items)
+                out.append(Record(topics.digest, province.encode(), digest.model_dump_json().encode()))
+                entry = {"parts": {}, "emitted": True}
+                metrics.DIGESTS.inc()
+            await sender.send_atomically(message.tp, [digest_state.set(key, entry, message.partition), *out])
 
     return app
-

@@ -27,11 +27,15 @@ changelogs after an unclean stop, because RocksDB writes are not transactional.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import TP
 
 
@@ -41,6 +45,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     partition: int | None = None
+    on_delivered: Callable[[Any], None] | None = None  # called with the delivery future
 
 
 class TransactionalSender:
@@ -60,12 +65,62 @@ class TransactionalSender:
         producer = self.app.producer
         tid = self.transactional_id(source)
         if tid is None:  # at-least-once mode: plain sends
-            return [await producer.send(r.topic, r.key, r.value, partition=r.partition, timestamp=None,
-                                        headers=None) for r in records]
-        lock = producer._trn_locks[tid]
-        transaction = producer._transaction_producers[tid]
-        async with lock:
-            return [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition) for r in records]
+            futures = [await producer.send(r.topic, r.key, r.value, partition=r.partition, timestamp=None,
+                                           headers=None) for r in records]
+        else:
+            async with producer._trn_locks[tid]:
+                transaction = producer._transaction_producers[tid]
+                futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition)
+                           for r in records]
+        for record, future in zip(records, futures):
+            if record.on_delivered is not None:
+                future.add_done_callback(record.on_delivered)
+        return futures
+
+
+    async def commit_now(self, source: TP) -> None:
+        """Commit the source partition's open transaction and open the next one, so what a
+        timer sent becomes visible without waiting for a consumed offset to commit."""
+        tid = self.transactional_id(source)
+        if tid is None:
+            return
+        producer = self.app.producer
+        async with producer._trn_locks[tid]:
+            transaction = producer._transaction_producers[tid]
+            await transaction.commit_transaction()
+            await transaction.begin_transaction()
+
+
+class _StandInEvent:
+    """Just what Faust's RocksDB store reads of the current event."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+@contextmanager
+def in_partition(partition: int) -> Iterator[None]:
+    """Table access as if processing an event of `partition`: Faust's RocksDB store picks
+    the partition's database from the current event, and a timer has none."""
+    event = _StandInEvent(partition)  # held here: the context variable keeps only a weakref
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def iter_partition(table: Any, partition: int) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) of one partition of a RocksDB-backed table, decoded."""
+    db = table.data._dbs.get(partition)
+    if db is None:
+        return
+    for key, value in db.items():
+        if key.startswith(b"__faust"):  # Faust's own bookkeeping (the persisted offset)
+            continue
+        yield json.loads(key), json.loads(value)
 
 
 class TableWriter:
@@ -87,7 +142,8 @@ class TableWriter:
     def changelog(self, key: str, value: Any, partition: int) -> Record:
         # Untyped Faust tables use the JSON codec for both keys and values.
         encoded = None if value is None else json.dumps(value, separators=(",", ":")).encode()
-        return Record(self.table.changelog_topic.get_topic_name(), json.dumps(key).encode(), encoded, partition)
+        return Record(self.table.changelog_topic.get_topic_name(), json.dumps(key).encode(), encoded, partition,
+                      on_delivered=self.persisted)
 
     def persisted(self, future: Any) -> None:
         """Delivery callback: lets RocksDB remember the changelog offset it holds, as Faust's

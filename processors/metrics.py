@@ -16,6 +16,23 @@ ROUTING_LATENCY = Histogram(
     "From the Kafka timestamp of the submitted event to the routed event being sent",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+REKEYED = Counter("complaints_rekeyed_total",
+                  "Events not keyed by their complaint_id, put back on their topic keyed right", ["topic"])
+OPEN = Gauge("complaints_open", "Routed complaints with no resolution yet, by province", ["province"])
+ESCALATIONS = Counter("complaints_escalations_total", "ComplaintEscalated events emitted, by stage and province",
+                      ["stage", "province"])
+ESCALATION_DELAY = Histogram(
+    "complaints_escalation_delay_seconds", "From a stage's due time to its escalation being sent", ["stage"],
+    buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600, 86400),
+)
+RESOLUTIONS = Counter("complaints_resolutions_total", "Resolutions read, by what they did", ["effect"])
+LATE_RESOLUTIONS = Counter("complaints_late_resolutions_total",
+                           "Resolutions after their deadline or after the escalation")
+TIME_TO_RESOLUTION = Histogram(
+    "complaints_time_to_resolution_hours", "From recorded_at to the first resolution's resolved_at",
+    buckets=(1, 2, 4, 8, 12, 24, 36, 48, 60, 72, 96, 168),
+)
+DIGESTS = Counter("complaints_digests_total", "DailyDigest events emitted")
 DELEGATIONS_ACTIVE = Gauge("complaints_delegations_active", "Delegated units in this worker's registry", ["level"])
 REGISTRY_OFFSET = Gauge("complaints_delegations_registry_offset",
                         "Next offset of complaints.delegations this worker's registry has applied")

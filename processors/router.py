@@ -63,9 +63,12 @@ def read_complaint(raw: bytes | None, now: dt.datetime) -> tuple[dict[str, Any],
     return doc, complaint
 
 
-def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, routed_at: dt.datetime) -> dict:
-    """The routed-complaints table's value: what the SLA clock and the digest need."""
+def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, routed_at: dt.datetime,
+                 earlier: dict[str, Any] | None = None) -> dict:
+    """The complaints table's value: what the SLA clock and the digest need. `earlier` is
+    what a resolution that arrived before its complaint left there."""
     return {
+        **(earlier or {}),
         "route": decision.route,
         "topic": topic,
         "province_code": decision.province_code,
@@ -73,25 +76,27 @@ def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, 
         "recorded_at": complaint.recorded_at.isoformat(),
         "deadline": complaint.deadline.isoformat(),
         "routed_at": routed_at.isoformat(),
+        "escalated": [],
     }
 
 
 def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.datetime,
-            already_routed: Callable[[str], bool], delegations: Mapping[str, Delegation],
+            lookup: Callable[[str], dict[str, Any] | None], delegations: Mapping[str, Delegation],
             units: AdminUnits, topics: Topics) -> Result:
     try:
         doc, complaint = read_complaint(raw, now)
     except Unreadable as problem:
         letter = dead_letter(problem, source, key, raw, now)
         return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), error=problem.error)
-    if already_routed(complaint.complaint_id):
+    earlier = lookup(complaint.complaint_id)
+    if earlier and "route" in earlier:
         return Result("retry", None, complaint)
     decision = route(complaint, delegations, units)
     topic = decision.topic(topics)
     doc["routing"] = decision.routing_block(complaint, now).model_dump(mode="json")
     value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
     return Result("routed", Output(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
-                  table_record(complaint, decision, topic, now))
+                  table_record(complaint, decision, topic, now, earlier))
 
 
 def internal_error(exc: Exception, source: Source, key: bytes | None, raw: bytes | None, topics: Topics) -> Result:

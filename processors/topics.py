@@ -24,7 +24,7 @@ def desired_topics(settings: Settings) -> list[NewTopic]:
     ]
     # Submissions and resolutions share a partition count, so a complaint and its
     # resolution land on the same partition number (both keyed by complaint_id).
-    for name in [topics.submitted, topics.resolved, *topics.outputs()]:
+    for name in [topics.submitted, topics.resolved, *topics.outputs(), *topics.internal()]:
         wanted.append(NewTopic(name, settings.partitions, rf))
     return wanted
 

@@ -239,7 +239,9 @@ class DailyDigest(_Event):
     open_total: Annotated[StrictInt, Field(ge=0)]
     open_by_handler: list[HandlerCount]
     oldest: DigestItem | None
-    due_within_24h: list[DigestItem]
+    due_within_24h: list[DigestItem] = Field(description="Earliest deadlines first; at most DIGEST_MAX_ITEMS")
+    due_within_24h_total: Annotated[StrictInt, Field(ge=0)] = Field(
+        0, description="How many are due within 24 h, also those the list leaves out")
 
 
 class DeadLetter(_Event):

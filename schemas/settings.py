@@ -47,6 +47,14 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     faust_app_id: str = "complaints-router"
     sink_group_id: str = "complaints-sink"
+    # SLA clock: stage:hours after recorded_at; stage 1 at 48 h is the Ministry's rule.
+    escalation_stages: str = "1:48"
+    clock_tick_s: float = 0.25
+    # Daily digest: a cron line in Asia/Ho_Chi_Minh time. The offset shifts only the
+    # digest's schedule clock (tests use it to reach 07:00 without waiting for it).
+    digest_schedule: str = "0 7 * * *"
+    digest_clock_offset_s: float = 0.0
+    digest_max_items: int = 500
     faust_data_dir: str = ".run/faust"
     faust_store: str = "rocksdb://"
     # How often the worker commits its transactions: read_committed consumers see routed
@@ -70,6 +78,11 @@ class Settings:
             metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
             faust_app_id=env.get("FAUST_APP_ID", "complaints-router"),
             sink_group_id=env.get("SINK_GROUP_ID", "complaints-sink"),
+            escalation_stages=env.get("ESCALATION_STAGES") or "1:48",
+            clock_tick_s=_float("CLOCK_TICK_S", 0.25),
+            digest_schedule=env.get("DIGEST_SCHEDULE") or "0 7 * * *",
+            digest_clock_offset_s=_float("DIGEST_CLOCK_OFFSET_S", 0.0),
+            digest_max_items=_int("DIGEST_MAX_ITEMS", 500),
             faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),

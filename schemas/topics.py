@@ -49,6 +49,11 @@ class Topics:
     def dead_letter(self) -> str:
         return self._name("complaints.dead-letter")
 
+    @property
+    def digest_parts(self) -> str:
+        """Internal: per-partition parts of the daily digest, keyed by province."""
+        return self._name("complaints.internal.digest-parts")
+
     def jurisdiction(self, province_code: str) -> str:
         return self._name(f"complaints.jurisdiction.{province_code}")
 
@@ -65,8 +70,11 @@ class Topics:
     def outputs(self) -> list[str]:
         return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter]
 
+    def internal(self) -> list[str]:
+        return [self.digest_parts]
+
     def all(self) -> Iterable[str]:
-        return [*self.inputs(), *self.outputs()]
+        return [*self.inputs(), *self.outputs(), *self.internal()]
 
     def source_of(self, topic: str) -> str:
         """The contract name of a (possibly prefixed) topic."""

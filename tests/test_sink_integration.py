@@ -109,14 +109,15 @@ def test_every_event_of_a_generated_load_is_stored_exactly_once(database, worker
 
 
 def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory, sink_factory):
-    """Province 31, recorded 2021-11-08 09:00 ICT (deadline 2021-11-10 09:00), judged 11-12:
+    """Province 31, recorded 2021-12-06 09:00 ICT (deadline 2021-12-08 09:00), judged 12-10:
     A resolved after 10 h, B after 30 h, C after 50 h (late), D after exactly 48 h (in time),
-    E open (overdue). Province 33: F open, and recorded 2021-11-11 so not yet due on 11-12."""
+    E open (overdue). Province 33: F open, and recorded 2021-12-09 so not yet due on 12-10.
+    No other test records complaints in December 2021: the period holds only these."""
     tag = uuid.uuid4().hex[:6]
-    at = "2021-11-08T09:00:00+07:00"
+    at = "2021-12-06T09:00:00+07:00"
     cs = {n: complaint(f"R{tag}-{n}", province="31", recorded_at=at) for n in "ABCDE"}
-    cs["F"] = complaint(f"R{tag}-F", province="33", recorded_at="2021-11-11T12:00:00+07:00")
-    start = dt.datetime(2021, 11, 8, 9, tzinfo=ICT)
+    cs["F"] = complaint(f"R{tag}-F", province="33", recorded_at="2021-12-09T12:00:00+07:00")
+    start = dt.datetime(2021, 12, 6, 9, tzinfo=ICT)
     resolved_after_h = {"A": 10, "B": 30, "C": 50, "D": 48}
     worker_factory()
     sink_factory()
@@ -131,10 +132,10 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
     wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(6,)], (like,))
     wait_for_rows(database, "SELECT count(*) FROM resolutions WHERE complaint_id LIKE %s", [(4,)], (like,))
 
-    as_of = dt.datetime(2021, 11, 12, 12, tzinfo=ICT)
+    as_of = dt.datetime(2021, 12, 10, 12, tzinfo=ICT)
     with psycopg2.connect(database.database_url) as conn:
-        headers, rows = sla(conn, "province", dt.datetime(2021, 11, 1, tzinfo=ICT),
-                            dt.datetime(2021, 11, 30, tzinfo=ICT), as_of)
+        headers, rows = sla(conn, "province", dt.datetime(2021, 12, 1, tzinfo=ICT),
+                            dt.datetime(2021, 12, 31, tzinfo=ICT), as_of)
         table = {row[0]: dict(zip(headers, row)) for row in rows}
         # Hand computation: resolved in time A, B, D (3); late C (1); open overdue E (1); times 10, 30, 48, 50 h:
         # median = (30 + 48) / 2 = 39; p90 = 48 + 0.7 * (50 - 48) = 49.4 (linear interpolation).
@@ -148,10 +149,10 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
 
         _, late = overdue(conn, "province", "31", as_of)
         assert [row[0] for row in late] == [cs["E"]["complaint_id"]]
-        assert float(late[0][5]) == 51.0  # 2021-11-10 09:00 to 2021-11-12 12:00
+        assert float(late[0][5]) == 51.0  # 2021-12-08 09:00 to 2021-12-10 12:00
 
     csv_out = subprocess.run([sys.executable, "-m", "sinks", "report", "sla", "--by", "handler", "--from",
-                              "2021-11-01", "--to", "2021-11-30", "--as-of", as_of.isoformat(), "--format", "csv"],
+                              "2021-12-01", "--to", "2021-12-31", "--as-of", as_of.isoformat(), "--format", "csv"],
                              cwd=REPO, env={**__import__("os").environ, "DATABASE_URL": database.database_url},
                              capture_output=True, text=True, timeout=60)
     assert csv_out.returncode == 0, csv_out.stderr

@@ -1,0 +1,124 @@
+"""The 48-hour clock's rules, free of Faust: when to escalate, what a resolution does.
+
+A complaint's state is one JSON record in the worker's `complaints` table (see
+router.table_record). The clock adds `resolved_at` (the earliest resolution) and
+`escalated` (stages already emitted). Deadlines are indexed in a second table by
+(partition, second), so a timer tick reads only the buckets that fell due.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.models import SLA, ComplaintEscalated, ComplaintResolved, Handler
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: int
+    after: dt.timedelta  # from recorded_at
+
+    @property
+    def label(self) -> str:
+        return f"{self.number}:{self.after.total_seconds() / 3600:g}h"
+
+
+DEFAULT_STAGES = (Stage(1, SLA),)
+
+
+def parse_stages(text: str) -> tuple[Stage, ...]:
+    """"1:48,2:72" -> stages 1 at 48 h and 2 at 72 h after recorded_at. Stage 1 is the SLA."""
+    stages = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        number, _, hours = part.partition(":")
+        try:
+            stages.append(Stage(int(number), dt.timedelta(hours=float(hours))))
+        except ValueError as exc:
+            raise ValueError(f"escalation stage {part!r}: expected STAGE:HOURS, e.g. 1:48") from exc
+    if not stages or stages[0].number != 1 or stages[0].after != SLA:
+        raise ValueError("escalation stages must start with 1:48 (the Ministry's 48-hour rule)")
+    if len({s.number for s in stages}) != len(stages):
+        raise ValueError("escalation stage numbers must be unique")
+    return tuple(sorted(stages, key=lambda s: s.after))
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def due_at(record: dict[str, Any], stage: Stage) -> dt.datetime:
+    return ts(record["recorded_at"]) + stage.after
+
+
+def settled_by(record: dict[str, Any], moment: dt.datetime) -> bool:
+    """A resolution recorded at or before `moment` exists."""
+    resolved = record.get("resolved_at")
+    return resolved is not None and ts(resolved) <= moment
+
+
+def should_escalate(record: dict[str, Any] | None, stage: Stage) -> bool:
+    if not record or "route" not in record:
+        return False
+    if stage.number in record.get("escalated", ()):
+        return False
+    return not settled_by(record, due_at(record, stage))
+
+
+def schedule(record: dict[str, Any], stages: tuple[Stage, ...], now: dt.datetime) -> tuple[list[Stage], list[Stage]]:
+    """Stages to escalate now (overdue on arrival), and stages to put in the deadline index."""
+    immediate, later = [], []
+    for stage in stages:
+        if not should_escalate(record, stage):
+            continue
+        (immediate if due_at(record, stage) <= now else later).append(stage)
+    return immediate, later
+
+
+def bucket(partition: int, moment: dt.datetime) -> str:
+    """The deadline index key: one bucket per partition and whole second (rounded up)."""
+    second = int(moment.timestamp())
+    if moment.timestamp() > second:
+        second += 1
+    return f"{partition}/{second}"
+
+
+def escalate(complaint_id: str, record: dict[str, Any], stage: Stage, now: dt.datetime) -> ComplaintEscalated:
+    """The event, and the record marked so that the stage is never emitted again."""
+    deadline = ts(record["deadline"])
+    record.setdefault("escalated", []).append(stage.number)
+    return ComplaintEscalated(
+        event_id=f"esc-{complaint_id}-{stage.number}",
+        complaint_id=complaint_id,
+        recorded_at=ts(record["recorded_at"]),
+        deadline=deadline,
+        escalated_at=now,
+        overdue_seconds=max(0.0, (now - deadline).total_seconds()),
+        route=record["route"],
+        province_code=record.get("province_code"),
+        handler=Handler.model_validate(record["handler"]),
+        stage=stage.number,
+    )
+
+
+@dataclass(frozen=True)
+class ResolutionEffect:
+    kind: str  # "pending" (before its complaint), "in_time", "late", "repeat" (an earlier one counts)
+    first: bool  # the complaint's first resolution
+
+
+def resolve(record: dict[str, Any] | None, resolution: ComplaintResolved) -> tuple[dict[str, Any], ResolutionEffect]:
+    """Record a resolution. Only the earliest one counts; it may arrive before its complaint."""
+    record = dict(record or {})
+    resolved_at = resolution.resolved_at
+    previous = record.get("resolved_at")
+    first = previous is None
+    if previous is not None and ts(previous) <= resolved_at:
+        return record, ResolutionEffect("repeat", False)
+    record["resolved_at"] = resolved_at.isoformat()
+    record["resolved_by"] = resolution.resolved_by.model_dump()
+    if "route" not in record:
+        return record, ResolutionEffect("pending", first)
+    in_time = resolved_at <= ts(record["deadline"]) and 1 not in record.get("escalated", ())
+    return record, ResolutionEffect("in_time" if in_time else "late", first)

@@ -1,0 +1,39 @@
+import datetime as dt
+
+from processors.digest import merge, parts
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2021, 11, 10, 0, 0, tzinfo=UTC)  # 07:00 ICT
+
+
+def rec(hours_ago: float, province="79", handler=("province", "79"), resolved=False, route="jurisdiction"):
+    recorded = NOW - dt.timedelta(hours=hours_ago)
+    r = {"route": route, "province_code": province, "handler": {"level": handler[0], "unit_code": handler[1]},
+         "recorded_at": recorded.isoformat(), "deadline": (recorded + dt.timedelta(hours=48)).isoformat()}
+    if resolved:
+        r["resolved_at"] = NOW.isoformat()
+    return r
+
+
+def test_parts_then_merge_give_open_counts_oldest_and_due_within_24h():
+    p0 = parts([("A", rec(30)), ("B", rec(10, handler=("district", "760"))), ("C", rec(40, resolved=True)),
+                ("T", rec(30, province=None, route="triage", handler=("national", "VN")))], NOW, max_items=10)
+    p1 = parts([("D", rec(47)), ("E", rec(50)), ("F", rec(1, province="01", handler=("province", "01")))],
+               NOW, max_items=10)
+    assert len(p0) == 63 and p0["01"]["open_by_handler"] == {}
+    digest = merge("79", dt.date(2021, 11, 10), [p0["79"], p1["79"]], NOW, max_items=10)
+    assert digest.open_total == 4  # A, B, D, E; C is resolved
+    assert [(h.handler.level, h.handler.unit_code, h.open) for h in digest.open_by_handler] == \
+        [("province", "79", 3), ("district", "760", 1)]
+    assert digest.oldest.complaint_id == "E"
+    # due within 24 h of NOW: D (1 h left) and A (18 h left); E is already overdue, B has 38 h.
+    assert [i.complaint_id for i in digest.due_within_24h] == ["D", "A"]
+    assert digest.due_within_24h_total == 2
+    assert digest.event_id == "digest-79-2021-11-10"
+
+
+def test_the_due_list_keeps_the_earliest_deadlines_within_its_cap():
+    records = [(f"C{i:02d}", rec(25 + i * 0.5)) for i in range(20)]  # all due within 24 h
+    part = parts(records, NOW, max_items=5)["79"]
+    assert part["due_total"] == 20
+    assert [i["complaint_id"] for i in part["due"]] == ["C19", "C18", "C17", "C16", "C15"]
