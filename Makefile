@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 # the local one is then neither started nor stopped.
 DEMO_COUNT ?= 3000
 
-.PHONY: help setup services up down run test unit integration bench logs schemas clean distclean
+.PHONY: help setup services tools up down run test unit integration bench chaos logs schemas clean distclean
 
 help:
 	@echo "make run    start the stack, send a realistic demo load, print where it went"
@@ -49,7 +49,10 @@ run: up
 	$(PY) -m producers generate --count $(DEMO_COUNT) --resolve-share 0.3
 	$(PY) -m processors summary --wait 120
 
-test: services
+tools:
+	@deploy/tools.sh
+
+test: services tools
 	$(PY) -m pytest
 
 unit: setup

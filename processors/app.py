@@ -60,27 +60,41 @@ def key_partition(key: str, partitions: int) -> int:
 
 
 class OpenComplaints:
-    """The open-complaints gauge, by province: counted per partition, rebuilt from the
-    table when a partition is (re)assigned, kept up to date by the agents."""
+    """Open complaints by province and deadline hour, counted per partition: rebuilt from the
+    table when a partition is assigned, kept up to date by the agents. Feeds the gauges of
+    open, due-soon and overdue complaints without scanning the table on every scrape."""
+
+    DUE_SOON = dt.timedelta(hours=6)
 
     def __init__(self) -> None:
-        self.by_partition: dict[int, Counter[str]] = {}
+        self.by_partition: dict[int, Counter[tuple[str, int]]] = {}
+        self.exported: set[str] = set()
 
     @staticmethod
-    def label(record: dict[str, Any]) -> str:
-        return record.get("province_code") or "national"
+    def key(record: dict[str, Any]) -> tuple[str, int]:
+        hour = int(clock.ts(record["deadline"]).timestamp()) // 3600
+        return record.get("province_code") or "national", hour
 
     def change(self, partition: int, record: dict[str, Any], delta: int) -> None:
         if partition in self.by_partition:
-            self.by_partition[partition][self.label(record)] += delta
-            self.export()
+            self.by_partition[partition][self.key(record)] += delta
 
-    def export(self) -> None:
-        total: Counter[str] = Counter()
+    def export(self, now: dt.datetime) -> None:
+        this_hour = int(now.timestamp()) // 3600
+        soon_hours = int(self.DUE_SOON.total_seconds()) // 3600
+        open_, soon, overdue = Counter(), Counter(), Counter()
         for counts in self.by_partition.values():
-            total.update(counts)
-        for province, n in total.items():
-            metrics.OPEN.labels(province=province).set(n)
+            for (province, hour), n in counts.items():
+                open_[province] += n
+                if hour < this_hour:
+                    overdue[province] += n
+                elif hour < this_hour + soon_hours:
+                    soon[province] += n
+        self.exported |= set(open_)  # a province that drops to zero must read 0, not its last value
+        for province in self.exported:
+            metrics.OPEN.labels(province=province).set(open_[province])
+            metrics.DUE_SOON.labels(province=province).set(soon[province])
+            metrics.OVERDUE.labels(province=province).set(overdue[province])
 
 
 def build_app(settings: Settings | None = None) -> faust.App:
@@ -112,6 +126,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     follower = RegistryFollower(settings.kafka_bootstrap, topics.delegations, registry)
     app.service(follower)
     open_complaints = OpenComplaints()
+    processed: dict[int, int] = {}  # partition -> last offset of complaints.submitted read
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     submitted = app.topic(topics.submitted, **raw)
@@ -172,6 +187,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
         await follower.ready.wait()
         async for event in stream.events():
             message = event.message
+            processed[message.partition] = message.offset
             metrics.RECEIVED.inc()
             now = utcnow()
             source = Source(message.topic, message.partition, message.offset)
@@ -293,8 +309,22 @@ def build_app(settings: Settings | None = None) -> faust.App:
                 log.exception("SLA clock tick failed for partition %s", partition)
         try:
             await track_open(partitions)
-        except Exception:  # a timer that raises would stop the worker: the gauge is not worth it
-            log.exception("open-complaints gauge not updated")
+            if now.timestamp() - exported[0] >= 5:
+                exported[0] = now.timestamp()
+                open_complaints.export(now)
+                export_lag(partitions)
+        except Exception:  # a timer that raises would stop the worker: the gauges are not worth it
+            log.exception("gauges not updated")
+
+    exported = [0.0]
+
+    def export_lag(partitions: list[int]) -> None:
+        lag = 0
+        for partition in partitions:
+            highwater = app.consumer.highwater(TP(topics.submitted, partition))
+            if highwater is not None:
+                lag += max(0, highwater - processed.get(partition, -1) - 1)
+        metrics.ROUTER_LAG.set(lag)
 
     async def track_open(partitions: list[int]) -> None:
         for gone in set(open_complaints.by_partition) - set(partitions):
@@ -302,14 +332,13 @@ def build_app(settings: Settings | None = None) -> faust.App:
         for partition in partitions:
             if partition in open_complaints.by_partition:
                 continue
-            counts: Counter[str] = Counter()
+            counts: Counter[tuple[str, int]] = Counter()
             for n, (cid, record) in enumerate(iter_partition(complaints, partition)):
                 if isinstance(record, dict) and "route" in record and record.get("resolved_at") is None:
-                    counts[OpenComplaints.label(record)] += 1
+                    counts[OpenComplaints.key(record)] += 1
                 if n % 5000 == 4999:
                     await asyncio.sleep(0)
             open_complaints.by_partition[partition] = counts
-        open_complaints.export()
 
     # -- the daily digest --------------------------------------------------------------------
     def digest_due(now: dt.datetime) -> dt.date:

@@ -19,6 +19,11 @@ ROUTING_LATENCY = Histogram(
 REKEYED = Counter("complaints_rekeyed_total",
                   "Events not keyed by their complaint_id, put back on their topic keyed right", ["topic"])
 OPEN = Gauge("complaints_open", "Routed complaints with no resolution yet, by province", ["province"])
+DUE_SOON = Gauge("complaints_open_due_soon", "Open complaints whose deadline falls within about 6 hours",
+                 ["province"])
+OVERDUE = Gauge("complaints_open_overdue", "Open complaints past their deadline (escalated, awaiting a result)",
+                ["province"])
+ROUTER_LAG = Gauge("complaints_router_lag", "Submitted events this worker's partitions have not read yet")
 ESCALATIONS = Counter("complaints_escalations_total", "ComplaintEscalated events emitted, by stage and province",
                       ["stage", "province"])
 ESCALATION_DELAY = Histogram(

@@ -1,0 +1,143 @@
+"""deploy/: alert rules, dashboards, compose file and Kubernetes manifests, checked with the
+real tools this machine has (promtool, docker-compose, kubernetes-validate, Strimzi's model)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+DEPLOY = REPO / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "complaints.json"
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed; `make test` installs it (deploy/tools.sh)")
+    return path
+
+
+def test_prometheus_config_and_alert_rules_pass_promtool():
+    promtool = need("promtool")
+    for args in (["check", "config", "deploy/prometheus/prometheus.yml"],
+                 ["check", "config", "--syntax-only", "deploy/compose/prometheus.yml"],
+                 ["check", "config", "--syntax-only", "deploy/k8s/prometheus-config.yml"],
+                 ["check", "rules", "deploy/prometheus/alerts.yml"]):
+        done = run(promtool, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_alerts_fire_on_the_series_that_should_raise_them():
+    done = run(need("promtool"), "test", "rules", "alerts_test.yml", cwd=DEPLOY / "prometheus")
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name the workers can export, from their prometheus-client registry."""
+    from prometheus_client import REGISTRY
+
+    import processors.metrics  # noqa: F401 - registers the worker's metrics
+    import sinks.metrics  # noqa: F401 - and the sink's
+
+    names = set()
+    for family in REGISTRY.collect():
+        base = family.name
+        names |= {base, f"{base}_total", f"{base}_bucket", f"{base}_sum", f"{base}_count", f"{base}_created"}
+    return {n for n in names if n.startswith("complaints_")}
+
+
+def referenced(text: str) -> set[str]:
+    return set(re.findall(r"\bcomplaints_[a-z0-9_]+\b", text))
+
+
+def dashboard_exprs() -> list[str]:
+    dash = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+
+
+def alert_exprs() -> list[str]:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    return [r["expr"] for g in rules["groups"] for r in g["rules"]]
+
+
+def test_dashboards_and_alerts_use_only_series_the_workers_export():
+    exported = exported_metric_names()
+    metric_names = {n for e in dashboard_exprs() + alert_exprs() for n in referenced(e)}
+    assert metric_names and metric_names <= exported, metric_names - exported
+
+
+def test_grafana_dashboard_is_well_formed():
+    dash = json.loads(DASHBOARD.read_text())
+    datasource_uid = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"][0]["uid"]
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids)) and dash["uid"] and dash["title"]
+    titles = " ".join(p["title"] for p in dash["panels"] if p["type"] == "row")
+    for topic in ("Intake", "Routes", "Open complaints", "Escalations", "Sink health"):
+        assert topic in titles
+    for p in dash["panels"]:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0
+        for t in p.get("targets", []):
+            assert t["expr"].strip() and t["datasource"]["uid"] == datasource_uid
+
+
+def test_compose_file_is_accepted_by_docker_compose():
+    if shutil.which("docker") and run("docker", "compose", "version").returncode == 0:
+        cmd = ["docker", "compose"]
+    else:
+        cmd = [need("docker-compose")]
+    done = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", "-q")
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config").stdout)
+    services = config["services"]
+    assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "worker", "sink", "prometheus", "grafana"} <= set(services)
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    assert services["kafka-1"]["environment"]["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+
+
+def test_kubernetes_manifests_pass_a_strict_schema_check():
+    manifests = sorted(str(p) for p in (DEPLOY / "k8s").glob("*.yaml"))
+    done = run(str(Path(sys.executable).with_name("kubernetes-validate")), "--strict", "-k", "1.31.0", *manifests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    core = [d for m in manifests for d in yaml.safe_load_all(Path(m).read_text())
+            if d and not d["apiVersion"].startswith("kafka.strimzi.io")]
+    assert "failed" not in done.stdout.lower() and done.stdout.count("passed") == len(core), done.stdout
+
+
+def test_strimzi_resources_bind_to_strimzis_model_with_rf3_and_min_isr_2():
+    libs = REPO / ".cache" / "strimzi" / "libs"
+    if not (libs / ".complete").exists():
+        pytest.fail("the Strimzi API model is missing; `make test` fetches it (deploy/tools.sh)")
+    check = ["java", "-cp", f"{libs}/*", "deploy/k8s/schema-check/StrimziCheck.java"]
+    done = run(*check, "deploy/k8s/kafka.yaml")
+    assert done.returncode == 0 and "0 problems" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_strimzi_check_catches_a_misspelled_field(tmp_path):
+    libs = REPO / ".cache" / "strimzi" / "libs"
+    bad = tmp_path / "kafka.yaml"
+    bad.write_text((DEPLOY / "k8s" / "kafka.yaml").read_text().replace("    listeners:", "    listenerz:"))
+    done = run("java", "-cp", f"{libs}/*", "deploy/k8s/schema-check/StrimziCheck.java", str(bad))
+    assert done.returncode == 1 and "spec.kafka.listenerz" in done.stdout
+
+
+def test_kustomization_names_only_files_that_exist():
+    k = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    files = list(k["resources"]) + [f.split("=", 1)[-1] for g in k["configMapGenerator"] for f in g["files"]]
+    assert all((DEPLOY / f).is_file() for f in files), [f for f in files if not (DEPLOY / f).is_file()]
+    on_disk = {f"k8s/{p.name}" for p in (DEPLOY / "k8s").glob("*.yaml")}
+    assert on_disk == set(k["resources"])
