@@ -19,7 +19,7 @@ DEMO_COUNT ?= 3000
 help:
 	@echo "make run    start the stack, send a realistic demo load, print where it went"
 	@echo "make test   unit and integration tests on the real Kafka and PostgreSQL"
-	@echo "make setup | up | down | logs | bench | schemas | clean"
+	@echo "make setup | up | down | logs | bench | chaos | schemas | clean"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -63,6 +63,9 @@ integration: services
 
 bench: services
 	$(PY) -m benchmarks
+
+chaos: services
+	$(PY) -m benchmarks.chaos
 
 logs:
 	@tail -n 50 -F .run/logs/*.log .run/kafka/logs/server.log

@@ -43,7 +43,12 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_MARK = "#dead-letter-offset/{topic}/{partition}"
 CURSOR = "#clock-cursor/{partition}"
 DIGEST_MARK = "#digest-date/{partition}"
-MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of buckets per tick
+MAX_SECONDS_PER_TICK = 3600
+# Faust pauses a partition when this many fetched events wait for the agent, and resumes it
+# when they drain. After a kill -9 and restart with a backlog, a partition was seen paused
+# for good (processing and commits stall); a buffer above any per-partition backlog the
+# worker meets in one fetch cycle avoids the pause/resume path. Memory: events are ~1 kB.
+STREAM_BUFFER = 65536  # after a long outage, catch up an hour of buckets per tick
 
 
 def broker_urls(bootstrap: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def prepare_state(tabledir: Path) -> bool:
     return False
 
 
+def dump_tasks(*_: object) -> None:
+    """SIGUSR1: print every asyncio task's stack to the log, to see where a stuck worker waits."""
+    import asyncio
+    import io
+
+    out = io.StringIO()
+    for task in asyncio.all_tasks(asyncio.get_event_loop()):
+        task.print_stack(limit=30, file=out)
+    print(out.getvalue(), file=sys.stderr, flush=True)
+
+
 def run(loglevel: str = "info") -> int:
     settings = Settings.from_env()
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
@@ -45,6 +57,7 @@ def run(loglevel: str = "info") -> int:
         print(f"worker: previous run did not stop cleanly; rebuilding tables from changelogs ({tabledir})",
               file=sys.stderr)
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
+    signal.signal(signal.SIGUSR1, dump_tasks)
     worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
     code = 1
     try:

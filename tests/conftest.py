@@ -7,35 +7,23 @@ integration tests fail: they never skip.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from processors.topics import ensure_topics
 from schemas.settings import Settings
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.harness import REPO, Process, free_port, metric_value, settings_env  # noqa: F401 - re-exported
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "integration" in item.nodeid or item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_kafka(settings: Settings) -> None:
@@ -59,91 +47,6 @@ def kafka(base_settings: Settings) -> Settings:
     settings = replace(base_settings, topic_prefix=f"test-{run}.", partitions=3, faust_app_id=f"test-router-{run}")
     ensure_topics(settings)
     return settings
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "DATABASE_URL": settings.database_url,
-        "TOPIC_PREFIX": settings.topic_prefix,
-        "TOPIC_PARTITIONS": str(settings.partitions),
-        "FAUST_APP_ID": settings.faust_app_id,
-        "SINK_GROUP_ID": settings.sink_group_id,
-        "FAUST_DATA_DIR": settings.faust_data_dir,
-        "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
-        "SINK_METRICS_PORT": str(settings.sink_metrics_port),
-        "COMMIT_INTERVAL_S": str(settings.commit_interval_s),
-        "DIGEST_CLOCK_OFFSET_S": str(settings.digest_clock_offset_s),
-        "SESSION_TIMEOUT_S": str(settings.session_timeout_s),
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
-@dataclass
-class Process:
-    """A worker process of ours, started with `python -m ...`, its log in a file."""
-
-    args: list[str]
-    settings: Settings
-    log: Path
-    ready_line: str
-    proc: subprocess.Popen | None = None
-
-    def start(self, timeout_s: float = 90.0) -> "Process":
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        self.proc = subprocess.Popen([sys.executable, "-m", *self.args], cwd=REPO, env=settings_env(self.settings),
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.args} exited with {self.proc.returncode}:\n{self.tail()}")
-            if self.ready_line in self.log.read_text(errors="replace")[offset:]:
-                return self
-            time.sleep(0.2)
-        raise AssertionError(f"{self.args} not ready after {timeout_s} s:\n{self.tail()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no final commit."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:]) if self.log.exists() else ""
-
-    def metrics(self, port: int) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            return r.read().decode()
-
-
-def metric_value(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        metric, _, label_text = series.partition("{")
-        if metric != name:
-            continue
-        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-            total += float(value)
-    return total
 
 
 @pytest.fixture

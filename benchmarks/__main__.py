@@ -1,0 +1,319 @@
+"""`make bench`: the figures of issue #8, measured on the local stack.
+
+    python -m benchmarks                 # backlog 200,000, 1,000,000 open complaints
+    python -m benchmarks --quick         # 20,000 / 100,000: a smoke run of the same steps
+
+Every run works under a fresh topic prefix and consumer groups, prints a table, and writes
+it with the raw figures to .run/bench/results-<run>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.naive import naive_router
+from processors.readback import read_committed
+from processors.topics import ensure_topics
+from producers.client import ComplaintPublisher
+from producers.generator import ComplaintFactory, GeneratorConfig
+from schemas.settings import Settings
+from schemas.topics import Topics
+from tests.harness import REPO, Process, free_port, metric_value
+
+OUT = REPO / ".run" / "bench"
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.run = uuid.uuid4().hex[:8]
+        base = Settings.from_env()
+        self.settings = replace(base, topic_prefix=f"bench-{self.run}.", faust_app_id=f"bench-router-{self.run}",
+                                faust_data_dir=str(OUT / self.run / "faust"), worker_metrics_port=free_port(),
+                                sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
+        self.topics = Topics(self.settings.topic_prefix)
+        self.factory = ComplaintFactory(GeneratorConfig(seed=2021, id_prefix=f"B{self.run}", retry_share=0,
+                                                        malformed_share=0, early_resolution_share=0,
+                                                        inconsistent_share=0.02))
+        self.results: dict[str, dict] = {}
+        self.worker: Process | None = None
+        (OUT / self.run).mkdir(parents=True, exist_ok=True)
+
+    def record(self, key: str, value: float, unit: str, how: str, target: str = "") -> None:
+        self.results[key] = {"value": value, "unit": unit, "how": how, "target": target}
+        log(f"{key}: {value:,.2f} {unit}")
+
+    # -- load ---------------------------------------------------------------------------------
+    def complaints(self, n: int, now: dt.datetime) -> list[dict]:
+        return [self.factory.complaint(now) for _ in range(n)]
+
+    def publish(self, batch: list[dict]) -> tuple[float, float]:
+        """Publish as fast as the library goes; returns (events/s, mean payload bytes)."""
+        sizes = [len(json.dumps(c, ensure_ascii=False).encode()) for c in batch[:2000]]
+        with ComplaintPublisher(self.settings) as pub:
+            start = time.perf_counter()
+            for c in batch:
+                pub.publish_complaint(c, wait=False)
+            pub.flush()
+            elapsed = time.perf_counter() - start
+        return len(batch) / elapsed, statistics.mean(sizes)
+
+    def start_worker(self, name: str = "worker") -> Process:
+        self.worker = Process(["processors", "worker"], self.settings, OUT / self.run / f"{name}.log",
+                              ready_line="Worker ready")
+        return self.worker.start(timeout_s=600)
+
+    def received(self) -> float:
+        assert self.worker is not None
+        return metric_value(self.worker.metrics(self.settings.worker_metrics_port), "complaints_received_total")
+
+    def wait_received(self, total: float, timeout_s: float) -> tuple[float, float]:
+        """Wait until the worker has read `total` submissions; (first-progress time, done time)."""
+        first = None
+        deadline = time.monotonic() + timeout_s
+        start_count = self.received()
+        while time.monotonic() < deadline:
+            n = self.received()
+            if first is None and n > start_count:
+                first = time.monotonic()
+            if n >= total:
+                return first or time.monotonic(), time.monotonic()
+            time.sleep(0.2)
+        raise RuntimeError(f"worker read {self.received():,.0f} of {total:,.0f} in {timeout_s} s")
+
+    # -- the figures --------------------------------------------------------------------------
+    def producer_and_backlog(self) -> None:
+        n = self.args.backlog
+        log(f"generating and publishing a backlog of {n:,} complaints")
+        batch = self.complaints(n, dt.datetime.now(dt.timezone.utc))
+        rate, size = self.publish(batch)
+        self.payload_bytes = size
+        self.record("producer_rate", rate, "complaints/s",
+                    "ComplaintPublisher (kafka-python, idempotent, acks=all, validated), one thread")
+
+    def naive_baseline(self) -> None:
+        log("naive baseline: kafka-python consume, classify, produce (no transactions, no state)")
+        naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
+        ensure_topics(naive_settings)
+        rate = naive_router(self.settings, naive_settings, self.args.backlog)
+        self.record("naive_rate", rate, "complaints/s",
+                    "plain kafka-python loop over the same backlog: validate, route, produce acks=all")
+
+    def router_backlog(self) -> None:
+        log("router on the backlog (exactly-once on)")
+        self.start_worker()
+        first, done = self.wait_received(self.args.backlog, timeout_s=1800)
+        rate = self.args.backlog / max(done - first, 1e-9)
+        self.record("router_backlog_rate", rate, "complaints/s",
+                    f"Faust worker, exactly_once, RocksDB, from a backlog of {self.args.backlog:,}", ">= 5,000")
+        self.router_rate = rate
+
+    def steady_rate_and_latency(self) -> None:
+        rate = self.router_rate / 2
+        seconds = self.args.steady_seconds
+        n = int(rate * seconds)
+        log(f"steady load: {rate:,.0f}/s for {seconds} s ({n:,} complaints)")
+        batch = self.complaints(n, dt.datetime.now(dt.timezone.utc))
+        before = self.received()
+        with ComplaintPublisher(self.settings) as pub:
+            start = time.monotonic()
+            for i, c in enumerate(batch):
+                ahead = start + i / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                pub.publish_complaint(c, wait=False)
+            pub.flush()
+            offered = n / (time.monotonic() - start)
+        _, done = self.wait_received(before + n, timeout_s=600)
+        self.record("router_steady_rate", n / max(done - start, 1e-9), "complaints/s",
+                    f"routed while {offered:,.0f}/s were offered")
+        ids = {c["complaint_id"] for c in batch}
+        submitted = {r.key.decode(): r.timestamp for r in read_committed([self.topics.submitted], self.settings)
+                     if r.key.decode() in ids}
+        routed = {r.key.decode(): r.timestamp for r in read_committed(self.topics.routed_outputs(), self.settings)
+                  if r.key.decode() in ids}
+        latencies = [routed[k] - submitted[k] for k in ids if k in routed and k in submitted]
+        for q in (0.5, 0.95, 0.99):
+            self.record(f"e2e_latency_p{int(q * 100)}", pct(latencies, q), "ms",
+                        f"Kafka timestamp of submitted to routed event, at {offered:,.0f}/s offered",
+                        "<= 100" if q == 0.99 else "")
+        self.record("e2e_latency_samples", len(latencies), "events", "complaints matched for the latency figures")
+
+    def million_open(self) -> None:
+        target = self.args.open
+        more = target - int(self.received())
+        log(f"loading to {target:,} open complaints ({more:,} more)")
+        chunk = 50_000
+        while more > 0:
+            self.publish(self.complaints(min(chunk, more), dt.datetime.now(dt.timezone.utc)))
+            more -= chunk
+        self.wait_received(target, timeout_s=3600)
+        time.sleep(3)
+        assert self.worker is not None and self.worker.proc is not None
+        self.record("worker_rss_at_open", rss_mb(self.worker.proc.pid), "MB",
+                    f"worker RSS with {target:,} open complaints tracked", "<= 1,500")
+        open_now = metric_value(self.worker.metrics(self.settings.worker_metrics_port), "complaints_open")
+        self.record("open_complaints_tracked", open_now, "complaints", "complaints_open gauge, summed")
+
+    def escalation_lag(self) -> None:
+        n = 300
+        log(f"{n} complaints falling due over the next minute, on top of the open ones")
+        now = dt.datetime.now(dt.timezone.utc)
+        probes = []
+        for i in range(n):
+            c = self.factory.complaint(now)
+            recorded = now - dt.timedelta(hours=48) + dt.timedelta(seconds=20 + i * 40 / n)
+            c["recorded_at"] = recorded.isoformat()
+            probes.append(c)
+        with ComplaintPublisher(self.settings) as pub:
+            for c in probes:
+                pub.publish_complaint(c, wait=False)
+            pub.flush()
+        ids = {c["complaint_id"] for c in probes}
+        deadline = time.monotonic() + 150
+        escalated = {}
+        while time.monotonic() < deadline and len(escalated) < n:
+            time.sleep(2)
+            for r in read_committed([self.topics.escalations], self.settings):
+                if r.key.decode() in ids:
+                    escalated[r.key.decode()] = (json.loads(r.value), r.timestamp)
+        lags = [(dt.datetime.fromisoformat(e["escalated_at"]) - dt.datetime.fromisoformat(e["deadline"]))
+                .total_seconds() for e, _ in escalated.values()]
+        visible = [ts / 1000 - dt.datetime.fromisoformat(e["deadline"]).timestamp() for e, ts in escalated.values()]
+        self.record("escalations_emitted", len(escalated), "of", f"{n} probes due while {self.args.open:,} open")
+        self.record("escalation_lag_p99", pct(lags, 0.99), "s", "escalated_at - deadline, p99", "<= 2")
+        self.record("escalation_lag_max", max(lags) if lags else float("nan"), "s", "escalated_at - deadline, max")
+        self.record("escalation_record_lag_max", max(visible) if visible else float("nan"), "s",
+                    "Kafka timestamp of the escalation - deadline, max")
+
+    def restart_recovery(self) -> None:
+        assert self.worker is not None
+        for how in ("clean", "crash"):
+            log(f"restart after a {how} stop, with {self.args.open:,} complaints in the tables")
+            if how == "clean":
+                self.worker.stop()
+            else:
+                self.worker.kill()
+            start = time.monotonic()
+            self.start_worker(name=f"worker-{how}")
+            ready = time.monotonic() - start
+            probe = self.factory.complaint(dt.datetime.now(dt.timezone.utc))
+            with ComplaintPublisher(self.settings) as pub:
+                pub.publish_complaint(probe)
+            while True:
+                got = [r for r in read_committed(self.topics.routed_outputs(), self.settings, timeout_s=60)
+                       if r.key.decode() == probe["complaint_id"]]
+                if got or time.monotonic() - start > 900:
+                    break
+                time.sleep(0.5)
+            self.record(f"recovery_{how}", time.monotonic() - start, "s",
+                        f"restart after a {how} stop until a new complaint is routed (ready after {ready:.1f} s)",
+                        "<= 60")
+
+    def sink_throughput(self) -> None:
+        log("sink: writing the whole run to PostgreSQL")
+        import psycopg2
+
+        db = f"complaints_bench_{self.run}"
+        admin = psycopg2.connect(self.settings.database_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {db}")
+        admin.close()
+        base, _, _ = self.settings.database_url.rpartition("/")
+        settings = replace(self.settings, database_url=f"{base}/{db}")
+        sink = Process(["sinks", "postgres"], settings, OUT / self.run / "sink.log", ready_line="sink ready").start()
+        try:
+            port = settings.sink_metrics_port
+            start = time.monotonic()
+            deadline = start + self.args.sink_seconds
+            rows = 0.0
+            while time.monotonic() < deadline:
+                time.sleep(2)
+                text = sink.metrics(port)
+                rows = metric_value(text, "complaints_sink_rows_written_total")
+                if metric_value(text, "complaints_sink_consumer_lag") == 0 and rows > 0 and \
+                        metric_value(text, "complaints_sink_events_total", kind="routed") >= self.received():
+                    break
+            self.record("sink_rows_per_s", rows / (time.monotonic() - start), "rows/s",
+                        f"{rows:,.0f} rows (complaints, routes, escalations) in batches of up to 5,000", ">= 5,000")
+        finally:
+            sink.stop()
+
+    def report(self) -> str:
+        cores = os.cpu_count()
+        head = (f"Benchmark {self.run}: {platform.node()}, {cores} cores, Python {platform.python_version()}, "
+                f"Kafka 4.1 KRaft (1 node), {self.settings.partitions} partitions; "
+                f"payload {self.payload_bytes:,.0f} B/complaint (mean)")
+        rows = [head, "", f"{'figure':<28} {'value':>14}  {'unit':<14} {'target':<10} how"]
+        for key, r in self.results.items():
+            rows.append(f"{key:<28} {r['value']:>14,.2f}  {r['unit']:<14} {r['target']:<10} {r['how']}")
+        if "naive_rate" in self.results and "router_backlog_rate" in self.results:
+            ratio = self.results["router_backlog_rate"]["value"] / self.results["naive_rate"]["value"]
+            rows.append(f"{'router / naive':<28} {ratio:>14,.2f}  x")
+        return "\n".join(rows)
+
+    def main(self) -> int:
+        ensure_topics(self.settings)
+        steps = [self.producer_and_backlog, self.naive_baseline, self.router_backlog, self.steady_rate_and_latency,
+                 self.million_open, self.escalation_lag, self.restart_recovery, self.sink_throughput]
+        try:
+            for step in steps:
+                step()
+        finally:
+            if self.worker is not None:
+                self.worker.stop()
+            text = self.report()
+            (OUT / f"results-{self.run}.json").write_text(json.dumps(
+                {"run": self.run, "cores": os.cpu_count(), "payload_bytes": getattr(self, "payload_bytes", None),
+                 "results": self.results, "table": text}, indent=2))
+            print(text)
+        return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backlog", type=int, default=200_000)
+    parser.add_argument("--open", type=int, default=1_000_000)
+    parser.add_argument("--steady-seconds", type=int, default=30)
+    parser.add_argument("--sink-seconds", type=int, default=120)
+    parser.add_argument("--quick", action="store_true", help="20,000 backlog, 100,000 open")
+    args = parser.parse_args()
+    if args.quick:
+        args.backlog, args.open, args.steady_seconds, args.sink_seconds = 20_000, 100_000, 10, 30
+    threading.current_thread().name = "bench"
+    return Bench(args).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""`make chaos`: fault tests against the real stack, as a read_committed consumer sees them.
+
+    python -m benchmarks.chaos [--count 20000]
+
+Each scenario sends a load (a share of it already overdue, so it must escalate at once),
+injects a fault mid-load, and counts complaints and escalations lost and duplicated.
+All four counts must be 0 and the worker must still be up; the exit code says whether.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import replace
+
+from benchmarks.__main__ import OUT, log
+from processors.readback import read_committed
+from processors.topics import ensure_topics
+from producers.client import ComplaintPublisher
+from producers.generator import ComplaintFactory, GeneratorConfig
+from schemas.settings import Settings
+from schemas.topics import Topics
+from tests.harness import REPO, Process, free_port, metric_value
+
+OVERDUE_SHARE = 0.1
+
+
+class Chaos:
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.run = uuid.uuid4().hex[:8]
+        self.dir = OUT / f"chaos-{self.run}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict] = []
+
+    def settings(self, name: str) -> Settings:
+        base = Settings.from_env()
+        s = replace(base, topic_prefix=f"chaos-{self.run}-{name}.", faust_app_id=f"chaos-{self.run}-{name}",
+                    faust_data_dir=str(self.dir / name / "faust"), worker_metrics_port=free_port(),
+                    sink_metrics_port=free_port(), sink_group_id=f"chaos-sink-{self.run}-{name}")
+        ensure_topics(s)
+        return s
+
+    def load(self, name: str, n: int) -> list[dict]:
+        factory = ComplaintFactory(GeneratorConfig(seed=hash(name) % 10_000, id_prefix=f"X{self.run}{name[:3]}",
+                                                   retry_share=0, malformed_share=0, early_resolution_share=0))
+        now = dt.datetime.now(dt.timezone.utc)
+        batch = [factory.complaint(now) for _ in range(n)]
+        for c in batch[: int(n * OVERDUE_SHARE)]:
+            c["recorded_at"] = (now - dt.timedelta(hours=49)).isoformat()
+        return batch
+
+    @staticmethod
+    def publish(settings: Settings, batch: list[dict], retries: int = 1) -> None:
+        """Publish (each complaint `retries` times); the portal's own retry on failure."""
+        with ComplaintPublisher(settings, timeout_s=120) as pub:
+            for c in batch:
+                for _ in range(retries):
+                    pub.publish_complaint(c, wait=False)
+            pub.flush()
+
+    def worker(self, settings: Settings, name: str) -> Process:
+        return Process(["processors", "worker"], settings, self.dir / f"{name}.log", ready_line="Worker ready").start()
+
+    def count(self, scenario: str, settings: Settings, batch: list[dict], worker: Process) -> dict:
+        topics = Topics(settings.topic_prefix)
+        ids = {c["complaint_id"] for c in batch}
+        overdue = {c["complaint_id"] for c in batch[: int(len(batch) * OVERDUE_SHARE)]}
+        deadline = time.monotonic() + 300
+        while True:
+            routed = Counter(r.key.decode() for r in read_committed(topics.routed_outputs(), settings))
+            escalated = Counter(r.key.decode() for r in read_committed([topics.escalations], settings))
+            if (ids <= set(routed) and overdue <= set(escalated)) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        row = {
+            "scenario": scenario,
+            "complaints_lost": len(ids - set(routed)),
+            "complaints_duplicated": sum(1 for k in ids if routed[k] > 1),
+            "escalations_lost": len(overdue - set(escalated)),
+            "escalations_duplicated": sum(1 for k in overdue if escalated[k] > 1),
+            "worker_up": worker.alive(),
+        }
+        log(json.dumps(row))
+        self.rows.append(row)
+        return row
+
+    # -- scenarios ------------------------------------------------------------------------------
+    def kill_worker(self) -> None:
+        s = self.settings("kill")
+        batch = self.load("kill", self.count)
+        w = self.worker(s, "kill")
+        sender = threading.Thread(target=self.publish, args=(s, batch))
+        sender.start()
+        while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.count / 3:
+            time.sleep(0.1)
+        w.kill()
+        log("worker killed with SIGKILL mid-load; restarting")
+        w = self.worker(s, "kill-restarted")
+        sender.join()
+        self.count_and_stop("kill -9 the stream worker", s, batch, w)
+
+    def restart_broker(self) -> None:
+        s = self.settings("broker")
+        batch = self.load("broker", self.count)
+        w = self.worker(s, "broker")
+        sender = threading.Thread(target=self.publish, args=(s, batch))
+        sender.start()
+        while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.count / 3:
+            time.sleep(0.1)
+        log("restarting the broker mid-load")
+        subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=True)
+        subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "start"], check=True)
+        sender.join()
+        self.count_and_stop("restart the broker", s, batch, w)
+
+    def stop_postgres(self) -> None:
+        import psycopg2
+
+        s = self.settings("pg")
+        db = f"complaints_chaos_{self.run}"
+        admin = psycopg2.connect(s.database_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {db}")
+        admin.close()
+        base, _, _ = s.database_url.rpartition("/")
+        s = replace(s, database_url=f"{base}/{db}")
+        batch = self.load("pg", self.count)
+        w = self.worker(s, "pg")
+        sink = Process(["sinks", "postgres"], s, self.dir / "sink.log", ready_line="sink ready").start()
+        sender = threading.Thread(target=self.publish, args=(s, batch))
+        sender.start()
+        time.sleep(2)
+        log("stopping PostgreSQL for 30 s mid-load")
+        pg = ["bash", str(REPO / "deploy/postgres/postgres.sh")]
+        subprocess.run([*pg, "stop"], check=True)
+        time.sleep(30)
+        subprocess.run([*pg, "start"], check=True)
+        sender.join()
+        row = self.count("stop PostgreSQL 30 s (topics)", s, batch, w)
+        ids = {c["complaint_id"] for c in batch}
+        deadline = time.monotonic() + 300
+        stored: Counter[str] = Counter()
+        while time.monotonic() < deadline:
+            try:
+                with psycopg2.connect(s.database_url) as conn, conn.cursor() as cur:
+                    cur.execute("SELECT complaint_id FROM routes")
+                    stored = Counter(r[0] for r in cur.fetchall())
+                    cur.execute("SELECT complaint_id, count(*) FROM escalations GROUP BY complaint_id")
+                    esc = dict(cur.fetchall())
+            except psycopg2.Error:
+                stored, esc = Counter(), {}
+            if ids <= set(stored):
+                break
+            time.sleep(2)
+        overdue = {c["complaint_id"] for c in batch[: int(len(batch) * OVERDUE_SHARE)]}
+        db_row = {"scenario": "stop PostgreSQL 30 s (rows in PostgreSQL)",
+                  "complaints_lost": len(ids - set(stored)),
+                  "complaints_duplicated": sum(1 for k in ids if stored[k] > 1),
+                  "escalations_lost": len(overdue - set(esc)),
+                  "escalations_duplicated": sum(1 for k in overdue if esc.get(k, 0) > 1),
+                  "worker_up": w.alive() and sink.alive() and row["worker_up"]}
+        log(json.dumps(db_row))
+        self.rows.append(db_row)
+        sink.stop()
+        w.stop()
+
+    def fuzz(self) -> None:
+        from benchmarks.fuzz import fuzzed_payloads
+
+        s = self.settings("fuzz")
+        w = self.worker(s, "fuzz")
+        batch = self.load("fuzz", 500)
+        payloads = fuzzed_payloads(10_000)
+        log(f"sending {len(payloads):,} fuzzed payloads, then {len(batch)} valid complaints")
+        topics = Topics(s.topic_prefix)
+        with ComplaintPublisher(s) as pub:
+            for key, raw in payloads:
+                pub.publish_raw(topics.submitted, key, raw, wait=False)
+            pub.flush()
+        self.publish(s, batch)
+        row = self.count("10,000 fuzzed payloads", s, batch, w)
+        letters = len(read_committed([topics.dead_letter], s))
+        routed_fuzz = metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total")
+        row["dead_letters"] = letters
+        log(f"fuzz: {letters:,} dead letters; worker read {routed_fuzz:,.0f} events")
+        w.stop()
+
+    def count_and_stop(self, scenario: str, s: Settings, batch: list[dict], w: Process) -> None:
+        self.count(scenario, s, batch, w)
+        w.stop()
+
+    def main(self, scenarios: list[str]) -> int:
+        for name in scenarios:
+            getattr(self, name)()
+        head = f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8}  worker up"
+        lines = [f"Chaos {self.run}: {self.count:,} complaints a scenario, {OVERDUE_SHARE:.0%} overdue on arrival",
+                 head]
+        for r in self.rows:
+            lines.append(f"{r['scenario']:<44} {r['complaints_lost']:>6} {r['complaints_duplicated']:>6} "
+                         f"{r['escalations_lost']:>9} {r['escalations_duplicated']:>8}  {r['worker_up']}")
+        text = "\n".join(lines)
+        print(text)
+        (OUT / f"chaos-{self.run}.json").write_text(json.dumps({"rows": self.rows, "table": text}, indent=2))
+        ok = all(r["complaints_lost"] == r["complaints_duplicated"] == r["escalations_lost"]
+                 == r["escalations_duplicated"] == 0 and r["worker_up"] for r in self.rows)
+        return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--only", nargs="*", choices=["kill_worker", "restart_broker", "stop_postgres", "fuzz"])
+    args = parser.parse_args()
+    return Chaos(args.count).main(args.only or ["kill_worker", "restart_broker", "stop_postgres", "fuzz"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

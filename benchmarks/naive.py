@@ -1,0 +1,48 @@
+"""The naive baseline: a plain kafka-python consume, classify and produce loop.
+
+Same rules (processors.router.process) and the same backlog as the Faust worker, but no
+transactions, no state table (retries are not deduplicated) and no exactly-once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from processors.deadletter import Source
+from processors.router import process
+from schemas.admin_units import load
+from schemas.settings import Settings
+from schemas.topics import Topics
+
+
+def naive_router(source: Settings, target: Settings, count: int, timeout_s: float = 1800) -> float:
+    """Route `count` submissions of source's topics onto target's; return complaints/s."""
+    units = load()
+    out_topics = Topics(target.topic_prefix)
+    consumer = KafkaConsumer(Topics(source.topic_prefix).submitted, bootstrap_servers=source.kafka_bootstrap,
+                             group_id=f"{target.topic_prefix}naive", auto_offset_reset="earliest",
+                             enable_auto_commit=True, max_poll_records=2000)
+    producer = KafkaProducer(bootstrap_servers=source.kafka_bootstrap, acks="all", linger_ms=5)
+    done = 0
+    start = None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while done < count and time.monotonic() < deadline:
+            for _, records in consumer.poll(timeout_ms=500).items():
+                if start is None:
+                    start = time.monotonic()
+                for r in records:
+                    result = process(r.value, r.key, Source(r.topic, r.partition, r.offset),
+                                     now=dt.datetime.now(dt.timezone.utc), lookup=lambda cid: None,
+                                     delegations={}, units=units, topics=out_topics)
+                    if result.output is not None:
+                        producer.send(result.output.topic, key=result.output.key, value=result.output.value)
+                    done += 1
+        producer.flush()
+        return done / (time.monotonic() - (start or time.monotonic()))
+    finally:
+        producer.close()
+        consumer.close()
