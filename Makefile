@@ -62,7 +62,7 @@ integration: services
 	$(PY) -m pytest -m integration
 
 bench: services
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 chaos: services
 	$(PY) -m benchmarks.chaos
