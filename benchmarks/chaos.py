@@ -93,33 +93,35 @@ class Chaos:
         return row
 
     # -- scenarios ------------------------------------------------------------------------------
-    def kill_worker(self) -> None:
-        s = self.settings("kill")
-        batch = self.load("kill", self.count)
-        w = self.worker(s, "kill")
+    def fault_mid_load(self, name: str, scenario: str, fault) -> None:
+        """Send the load, apply `fault(worker)` once a third is read, then count."""
+        s = self.settings(name)
+        batch = self.load(name, self.count)
+        w = self.worker(s, name)
         sender = threading.Thread(target=self.publish, args=(s, batch))
         sender.start()
         while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.count / 3:
             time.sleep(0.1)
-        w.kill()
-        log("worker killed with SIGKILL mid-load; restarting")
-        w = self.worker(s, "kill-restarted")
+        w = fault(s, w) or w
         sender.join()
-        self.count_and_stop("kill -9 the stream worker", s, batch, w)
+        self.count(scenario, s, batch, w)
+        w.stop()
+
+    def kill_worker(self) -> None:
+        def fault(s: Settings, w: Process) -> Process:
+            w.kill()
+            log("worker killed with SIGKILL mid-load; restarting")
+            return self.worker(s, "kill-restarted")
+
+        self.fault_mid_load("kill", "kill -9 the stream worker", fault)
 
     def restart_broker(self) -> None:
-        s = self.settings("broker")
-        batch = self.load("broker", self.count)
-        w = self.worker(s, "broker")
-        sender = threading.Thread(target=self.publish, args=(s, batch))
-        sender.start()
-        while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.count / 3:
-            time.sleep(0.1)
-        log("restarting the broker mid-load")
-        subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=True)
-        subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "start"], check=True)
-        sender.join()
-        self.count_and_stop("restart the broker", s, batch, w)
+        def fault(s: Settings, w: Process) -> None:
+            log("restarting the broker mid-load")
+            subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=True)
+            subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "start"], check=True)
+
+        self.fault_mid_load("broker", "restart the broker", fault)
 
     def stop_postgres(self) -> None:
         import psycopg2
@@ -192,10 +194,6 @@ class Chaos:
         routed_fuzz = metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total")
         row["dead_letters"] = letters
         log(f"fuzz: {letters:,} dead letters; worker read {routed_fuzz:,.0f} events")
-        w.stop()
-
-    def count_and_stop(self, scenario: str, s: Settings, batch: list[dict], w: Process) -> None:
-        self.count(scenario, s, batch, w)
         w.stop()
 
     def main(self, scenarios: list[str]) -> int:

@@ -13,24 +13,22 @@ DEFAULT_KAFKA_BOOTSTRAP = "localhost:9092"
 DEFAULT_DATABASE_URL = "postgresql://complaints:complaints@127.0.0.1:5432/complaints"
 
 
-def _int(name: str, default: int) -> int:
+def _number(name: str, default: float, kind: type = int):
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from exc
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default, int)
 
 
 def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    return _number(name, default, float)
 
 
 @dataclass(frozen=True)
