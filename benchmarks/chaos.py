@@ -34,7 +34,7 @@ OVERDUE_SHARE = 0.1
 
 class Chaos:
     def __init__(self, count: int) -> None:
-        self.count = count
+        self.n = count
         self.run = uuid.uuid4().hex[:8]
         self.dir = OUT / f"chaos-{self.run}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ class Chaos:
         topics = Topics(settings.topic_prefix)
         ids = {c["complaint_id"] for c in batch}
         overdue = {c["complaint_id"] for c in batch[: int(len(batch) * OVERDUE_SHARE)]}
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 150
         while True:
             routed = Counter(r.key.decode() for r in read_committed(topics.routed_outputs(), settings))
             escalated = Counter(r.key.decode() for r in read_committed([topics.escalations], settings))
@@ -96,11 +96,11 @@ class Chaos:
     def fault_mid_load(self, name: str, scenario: str, fault) -> None:
         """Send the load, apply `fault(worker)` once a third is read, then count."""
         s = self.settings(name)
-        batch = self.load(name, self.count)
+        batch = self.load(name, self.n)
         w = self.worker(s, name)
         sender = threading.Thread(target=self.publish, args=(s, batch))
         sender.start()
-        while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.count / 3:
+        while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.n / 3:
             time.sleep(0.1)
         w = fault(s, w) or w
         sender.join()
@@ -135,7 +135,7 @@ class Chaos:
         admin.close()
         base, _, _ = s.database_url.rpartition("/")
         s = replace(s, database_url=f"{base}/{db}")
-        batch = self.load("pg", self.count)
+        batch = self.load("pg", self.n)
         w = self.worker(s, "pg")
         sink = Process(["sinks", "postgres"], s, self.dir / "sink.log", ready_line="sink ready").start()
         sender = threading.Thread(target=self.publish, args=(s, batch))
@@ -200,7 +200,7 @@ class Chaos:
         for name in scenarios:
             getattr(self, name)()
         head = f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8}  worker up"
-        lines = [f"Chaos {self.run}: {self.count:,} complaints a scenario, {OVERDUE_SHARE:.0%} overdue on arrival",
+        lines = [f"Chaos {self.run}: {self.n:,} complaints a scenario, {OVERDUE_SHARE:.0%} overdue on arrival",
                  head]
         for r in self.rows:
             lines.append(f"{r['scenario']:<44} {r['complaints_lost']:>6} {r['complaints_duplicated']:>6} "

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.consumer.fetcher import ConsumerRecord
 
 from schemas.settings import Settings
@@ -27,7 +28,7 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
             return []
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
+        end = _end_offsets(consumer, tps, timeout_s)
         pending = {tp for tp in tps if end[tp] > 0}
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout_s
@@ -38,3 +39,15 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
         return records
     finally:
         consumer.close()
+
+
+def _end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float) -> dict:
+    """end_offsets, retried while partition leaders are unknown (e.g. just after a broker restart)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.end_offsets(tps)
+        except (KeyError, KafkaError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
