@@ -29,7 +29,7 @@ from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
 from schemas.topics import Topics
-from tests.harness import REPO, Process, free_port, metric_value
+from tests.harness import REPO, Process, create_database, free_port, metric_value
 
 OUT = REPO / ".run" / "bench"
 
@@ -242,16 +242,8 @@ class Bench:
 
     def sink_throughput(self) -> None:
         log("sink: writing the whole run to PostgreSQL")
-        import psycopg2
-
-        db = f"complaints_bench_{self.run}"
-        admin = psycopg2.connect(self.settings.database_url)
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {db}")
-        admin.close()
-        base, _, _ = self.settings.database_url.rpartition("/")
-        settings = replace(self.settings, database_url=f"{base}/{db}")
+        settings = replace(self.settings, database_url=create_database(self.settings.database_url,
+                                                                        f"complaints_bench_{self.run}"))
         sink = Process(["sinks", "postgres"], settings, OUT / self.run / "sink.log", ready_line="sink ready").start()
         try:
             port = settings.sink_metrics_port

@@ -27,7 +27,7 @@ from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
 from schemas.topics import Topics
-from tests.harness import REPO, Process, free_port, metric_value
+from tests.harness import REPO, Process, create_database, free_port, metric_value
 
 OVERDUE_SHARE = 0.1
 
@@ -127,14 +127,7 @@ class Chaos:
         import psycopg2
 
         s = self.settings("pg")
-        db = f"complaints_chaos_{self.run}"
-        admin = psycopg2.connect(s.database_url)
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {db}")
-        admin.close()
-        base, _, _ = s.database_url.rpartition("/")
-        s = replace(s, database_url=f"{base}/{db}")
+        s = replace(s, database_url=create_database(s.database_url, f"complaints_chaos_{self.run}"))
         batch = self.load("pg", self.n)
         w = self.worker(s, "pg")
         sink = Process(["sinks", "postgres"], s, self.dir / "sink.log", ready_line="sink ready").start()

@@ -17,7 +17,8 @@ import pytest
 
 from processors.topics import ensure_topics
 from schemas.settings import Settings
-from tests.harness import REPO, Process, free_port, metric_value, settings_env  # noqa: F401 - re-exported
+from tests.harness import (  # noqa: F401 - REPO, metric_value, settings_env are re-exported
+    REPO, Process, create_database, drop_database, free_port, metric_value, settings_env)
 
 
 def pytest_collection_modifyitems(items):
@@ -49,20 +50,24 @@ def kafka(base_settings: Settings) -> Settings:
     return settings
 
 
-@pytest.fixture
-def worker_factory(kafka: Settings, tmp_path: Path) -> Iterator:
-    """Start stream workers for this test's settings; all are stopped at teardown."""
+def process_factory(args: list[str], ready_line: str, default_name: str, defaults, tmp_path: Path) -> Iterator:
+    """Start processes of ours with given (or default) settings; all stopped at teardown."""
     started: list[Process] = []
 
-    def start(settings: Settings | None = None, name: str = "worker") -> Process:
-        s = settings or replace(kafka, faust_data_dir=str(tmp_path / name), worker_metrics_port=free_port())
-        p = Process(["processors", "worker"], s, tmp_path / f"{name}.log", ready_line="Worker ready")
+    def start(settings: Settings | None = None, name: str = default_name) -> Process:
+        p = Process(args, settings or defaults(name), tmp_path / f"{name}.log", ready_line=ready_line)
         started.append(p)
         return p.start()
 
     yield start
     for p in started:
         p.stop()
+
+
+@pytest.fixture
+def worker_factory(kafka: Settings, tmp_path: Path) -> Iterator:
+    yield from process_factory(["processors", "worker"], "Worker ready", "worker", lambda name: replace(
+        kafka, faust_data_dir=str(tmp_path / name), worker_metrics_port=free_port()), tmp_path)
 
 
 @pytest.fixture
@@ -82,37 +87,13 @@ def require_postgres(url: str) -> None:
 @pytest.fixture(scope="session")
 def database(kafka: Settings) -> Iterator[Settings]:
     """Settings with a fresh database of their own on the configured PostgreSQL server."""
-    import psycopg2
-    from psycopg2 import sql
-
     require_postgres(kafka.database_url)
     name = f"complaints_test_{kafka.topic_prefix.strip('.').replace('-', '_')}"
-
-    def admin(statement: sql.Composable) -> None:
-        conn = psycopg2.connect(kafka.database_url)  # a new one each time: a test may restart the server
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement)
-        finally:
-            conn.close()
-
-    admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = kafka.database_url.rpartition("/")
-    yield replace(kafka, database_url=f"{base}/{name}")
-    admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    yield replace(kafka, database_url=create_database(kafka.database_url, name))
+    drop_database(kafka.database_url, name)
 
 
 @pytest.fixture
 def sink_factory(database: Settings, tmp_path: Path) -> Iterator:
-    started: list[Process] = []
-
-    def start(settings: Settings | None = None, name: str = "sink") -> Process:
-        s = settings or replace(database, sink_metrics_port=free_port())
-        p = Process(["sinks", "postgres"], s, tmp_path / f"{name}.log", ready_line="sink ready")
-        started.append(p)
-        return p.start()
-
-    yield start
-    for p in started:
-        p.stop()
+    yield from process_factory(["sinks", "postgres"], "sink ready", "sink",
+                               lambda name: replace(database, sink_metrics_port=free_port()), tmp_path)

@@ -105,3 +105,30 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
             total += float(value)
     return total
+
+
+def _admin(url: str, statement) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(url)  # a new connection each time: the server may have restarted
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def create_database(url: str, name: str) -> str:
+    """Create database `name` on the server of `url`; return its URL."""
+    from psycopg2 import sql
+
+    _admin(url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def drop_database(url: str, name: str) -> None:
+    from psycopg2 import sql
+
+    _admin(url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
