@@ -31,6 +31,7 @@ from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.digest import ICT, PartBuilder, merge
 from processors.eos import Record, TableWriter, TransactionalSender, in_partition, iter_partition
+from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process
 from schemas.admin_units import load as load_units
@@ -124,6 +125,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         table_cleanup_interval=3600.0,
+        TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
     )
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
     sender = TransactionalSender(app)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+import faust
 from faust.worker import Worker
 
 from processors import metrics
@@ -37,15 +38,34 @@ def prepare_state(tabledir: Path) -> bool:
     return False
 
 
-def dump_tasks(*_: object) -> None:
-    """SIGUSR1: print every asyncio task's stack to the log, to see where a stuck worker waits."""
+def dump_state(app: faust.App) -> None:
+    """SIGUSR1: print every asyncio task's stack and the consumer's offset bookkeeping and
+    transactions to the log, to see where a stuck worker waits."""
     import asyncio
     import io
 
     out = io.StringIO()
     for task in asyncio.all_tasks(asyncio.get_event_loop()):
         task.print_stack(limit=30, file=out)
+    consumer: Any = app.consumer  # Faust's bookkeeping is private: read, never written
+    for tp in sorted(set(consumer._read_offset) | set(consumer._committed_offset) | set(consumer._acked)):
+        acked = consumer._acked.get(tp) or []
+        print(f"tp {tp.topic}/{tp.partition}: read={consumer._read_offset.get(tp)} "
+              f"committed={consumer._committed_offset.get(tp)} acked={len(acked)} "
+              f"[{min(acked, default=None)}..{max(acked, default=None)}] gap={sorted(consumer._gap.get(tp) or [])[:5]} "
+              f"paused={tp in consumer._paused_partitions}", file=out)
+    producers: Any = app.producer
+    for tid, producer in producers._transaction_producers.items():
+        txn = producer._txn_manager
+        print(f"txn {tid}: state={txn.state} partitions={len(txn._txn_partitions)} "
+              f"pending={len(txn._pending_txn_partitions)} offsets={list(txn._pending_txn_offsets)} "
+              f"epoch={txn._pid_and_epoch}", file=out)
     print(out.getvalue(), file=sys.stderr, flush=True)
+
+
+class DiagnosticWorker(Worker):
+    def _on_sigusr1(self) -> None:  # mode's own handler prints every frame's locals: too much
+        dump_state(self.app)
 
 
 def run(loglevel: str = "info") -> int:
@@ -57,8 +77,7 @@ def run(loglevel: str = "info") -> int:
         print(f"worker: previous run did not stop cleanly; rebuilding tables from changelogs ({tabledir})",
               file=sys.stderr)
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
-    signal.signal(signal.SIGUSR1, dump_tasks)
-    worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    worker = DiagnosticWorker(app, loglevel=loglevel, quiet=True, override_logging=True)
     code = 1
     try:
         worker.execute_from_commandline()

@@ -11,7 +11,6 @@ from dataclasses import replace
 import pytest
 
 from processors.readback import read_committed
-from processors.topics import ensure_topics
 from producers.client import ComplaintPublisher
 from schemas.models import ComplaintEscalated, DailyDigest
 from schemas.topics import Topics
@@ -107,8 +106,6 @@ def test_a_late_resolution_emits_nothing_new(kafka, worker):
     assert len(escalations(kafka, {c["complaint_id"]})) == 1
 
 
-@pytest.mark.xfail(reason="open: after kill -9 and restart, one partition's transaction sometimes stays open "
-                          "for good; see README, Exactly once", strict=False)
 def test_overdue_complaints_are_escalated_after_a_restart_and_none_twice(kafka, worker_factory, tmp_path):
     settings = replace(kafka, faust_data_dir=str(tmp_path / "clock"), worker_metrics_port=free_port())
     first = worker_factory(settings, name="clock")
@@ -134,12 +131,12 @@ def test_overdue_complaints_are_escalated_after_a_restart_and_none_twice(kafka, 
     assert sorted(keys) == sorted(ids), "each complaint escalated exactly once"
 
 
-def test_daily_digest_at_seven_with_an_injected_schedule_clock(kafka, worker_factory, tmp_path):
+def test_daily_digest_at_seven_with_an_injected_schedule_clock(kafka, worker_factory, scratch_topics, tmp_path):
     # Only the digest's schedule is shifted: its clock reads 06:59:20 ICT when the worker starts.
     run = uuid.uuid4().hex[:8]
     settings = replace(kafka, topic_prefix=f"digest-{run}.", faust_app_id=f"test-digest-{run}",
                        faust_data_dir=str(tmp_path / "digest"), worker_metrics_port=free_port())
-    ensure_topics(settings)
+    scratch_topics(settings)
     real = now()
     fake_start = dt.datetime.combine(real.astimezone(ICT).date(), dt.time(6, 59, 20), ICT)
     offset = (fake_start - real).total_seconds()

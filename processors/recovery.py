@@ -1,0 +1,64 @@
+"""A fix for a race in faust-streaming 0.15's table recovery that lost a partition's events.
+
+When recovery ends, Faust's Recovery.on_recovery_completed resumes the stream partitions
+and only then seeks them to their committed offsets, while the fetcher is already running
+(it ran for the changelogs). The fetcher can hand out records fetched from before the seek
+in that gap; the consumer's read offset is then moved past the committed offset, and the
+records re-fetched after the seek are dropped as "already read" ("DROPPED MESSAGE ROFF")
+although the agent never saw them. Their offsets are never acked, the partition's commit
+offset stops for good, its transaction is never committed again, and read_committed
+consumers see nothing more from it. faust-streaming fixed the same ordering in
+_resume_streams (PR #217), not here.
+
+Seen after kill -9 and restart with a backlog (about half of the runs): the rebuild of the
+tables from their changelogs waits ~10 s on the dead worker's open transaction, long
+enough for the fetcher to prefetch a whole partition. The fix seeks first, then resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+
+
+class SeekThenResumeRecovery(Recovery):
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """Faust's own, with the seek moved before resume_partitions."""
+        consumer = self.app.consumer
+        self.log.info("Restore complete!")
+        await self.app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callbacks = [asyncio.ensure_future(table.on_recovery_completed(self.actives_for_table[table],
+                                                                        self.standbys_for_table[table]))
+                     for table in self.tables.values()]
+        if callbacks:
+            await asyncio.wait(callbacks)
+        assignment = consumer.assignment()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning(f"Recovery rebalancing again app id {self.app.consumer_generation_id} "
+                             f"param {generation_id}")
+            return
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        self.completed.set()
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        await self.app._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        if not self.app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+
+class Tables(TableManager):
+    """Faust's table manager, with the recovery above (app setting TableManager)."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekThenResumeRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
