@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.naive import naive_router
 from processors.readback import read_committed
-from processors.topics import ensure_topics
+from processors.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
@@ -285,6 +285,9 @@ class Bench:
         finally:
             if self.worker is not None:
                 self.worker.stop()
+            if not self.args.keep_topics:
+                for settings in (self.settings, replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")):
+                    delete_topics(settings)
             text = self.report()
             (OUT / f"results-{self.run}.json").write_text(json.dumps(
                 {"run": self.run, "cores": os.cpu_count(), "payload_bytes": getattr(self, "payload_bytes", None),
@@ -300,6 +303,7 @@ def main() -> int:
     parser.add_argument("--open", type=int, default=1_000_000)
     parser.add_argument("--steady-seconds", type=int, default=30)
     parser.add_argument("--sink-seconds", type=int, default=120)
+    parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
     parser.add_argument("--quick", action="store_true", help="20,000 backlog, 100,000 open")
     args = parser.parse_args()
     if args.quick:

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from benchmarks.__main__ import OUT, log
 from processors.readback import read_committed
-from processors.topics import ensure_topics
+from processors.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
@@ -39,6 +39,7 @@ class Chaos:
         self.dir = OUT / f"chaos-{self.run}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rows: list[dict] = []
+        self.made: list[Settings] = []
 
     def settings(self, name: str) -> Settings:
         base = Settings.from_env()
@@ -46,6 +47,7 @@ class Chaos:
                     faust_data_dir=str(self.dir / name / "faust"), worker_metrics_port=free_port(),
                     sink_metrics_port=free_port(), sink_group_id=f"chaos-sink-{self.run}-{name}")
         ensure_topics(s)
+        self.made.append(s)
         return s
 
     def load(self, name: str, n: int) -> list[dict]:
@@ -190,8 +192,12 @@ class Chaos:
         w.stop()
 
     def main(self, scenarios: list[str]) -> int:
-        for name in scenarios:
-            getattr(self, name)()
+        try:
+            for name in scenarios:
+                getattr(self, name)()
+        finally:
+            for settings in self.made:
+                delete_topics(settings)
         head = f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8}  worker up"
         lines = [f"Chaos {self.run}: {self.n:,} complaints a scenario, {OVERDUE_SHARE:.0%} overdue on arrival",
                  head]

@@ -12,7 +12,9 @@ from schemas.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m processors", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("topics", help="create every topic of the contract that is missing")
+    t = sub.add_parser("topics", help="create every topic of the contract that is missing")
+    t.add_argument("--delete", action="store_true",
+                   help="instead, delete every topic under TOPIC_PREFIX and of FAUST_APP_ID (refused without a prefix)")
     w = sub.add_parser("worker", help="run the Faust stream worker (router and SLA clock)")
     w.add_argument("-l", "--loglevel", default="info")
     r = sub.add_parser("replay", help="re-publish corrected dead letters onto their source topic")
@@ -27,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
+    if args.command == "topics" and args.delete:
+        from processors.topics import delete_topics
+
+        if not settings.topic_prefix:
+            parser.error("--delete needs TOPIC_PREFIX: it never deletes an unprefixed deployment")
+        print(f"topics: {len(delete_topics(settings))} deleted")
+        return 0
     if args.command == "topics":
         from processors.topics import ensure_topics
 

@@ -46,3 +46,24 @@ def ensure_topics(settings: Settings | None = None) -> list[str]:
         return created
     finally:
         admin.close()
+
+
+def owned_by(name: str, settings: Settings) -> bool:
+    """A topic of this deployment: under its prefix, or one of its Faust app's own
+    (changelogs, assignor) which Faust names "<app id>-...". An empty prefix owns none, so
+    a deployment without a prefix is never torn down by accident."""
+    return bool(settings.topic_prefix) and (
+        name.startswith(settings.topic_prefix) or name.startswith(f"{settings.faust_app_id}-"))
+
+
+def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic of a prefixed deployment (tests, benchmarks): each partition
+    costs the broker open files, and a long-lived development broker runs out of them."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin")
+    try:
+        doomed = sorted(t for t in admin.list_topics() if owned_by(t, settings))
+        if doomed:
+            admin.delete_topics(doomed)
+        return doomed
+    finally:
+        admin.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.topics import ensure_topics
+from processors.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
 from tests.harness import (  # noqa: F401 - REPO, metric_value, settings_env are re-exported
     REPO, Process, create_database, drop_database, free_port, metric_value, settings_env)
@@ -41,13 +41,30 @@ def base_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def kafka(base_settings: Settings) -> Settings:
-    """Settings under a fresh topic prefix, with every topic of the contract created."""
+def kafka(base_settings: Settings) -> Iterator[Settings]:
+    """Settings under a fresh topic prefix, with every topic of the contract created, and
+    deleted after the session (a development broker would run out of open files)."""
     require_kafka(base_settings)
     run = uuid.uuid4().hex[:8]
     settings = replace(base_settings, topic_prefix=f"test-{run}.", partitions=3, faust_app_id=f"test-router-{run}")
     ensure_topics(settings)
-    return settings
+    yield settings
+    delete_topics(settings)
+
+
+@pytest.fixture
+def scratch_topics(kafka: Settings) -> Iterator:
+    """Creates the topics of another prefix and app id for one test, deleted after it."""
+    made: list[Settings] = []
+
+    def make(settings: Settings) -> Settings:
+        ensure_topics(settings)
+        made.append(settings)
+        return settings
+
+    yield make
+    for settings in made:
+        delete_topics(settings)
 
 
 def process_factory(args: list[str], ready_line: str, default_name: str, defaults, tmp_path: Path) -> Iterator:

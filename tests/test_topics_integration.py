@@ -1,0 +1,55 @@
+"""`python -m processors topics [--delete]` against the real broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from schemas.topics import Topics
+from tests.conftest import REPO, settings_env
+
+pytestmark = pytest.mark.integration
+
+
+def topics_cli(settings, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "processors", "topics", *args], cwd=REPO,
+                          env=settings_env(settings), capture_output=True, text=True, timeout=120)
+
+
+def listed(settings) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def test_topics_are_created_then_deleted_for_one_prefix_only(kafka):
+    run = uuid.uuid4().hex[:8]
+    scratch = replace(kafka, topic_prefix=f"scratch-{run}.", faust_app_id=f"scratch-{run}")
+    created = topics_cli(scratch)
+    assert created.returncode == 0, created.stderr
+    mine = {t for t in listed(kafka) if t.startswith(scratch.topic_prefix)}
+    assert Topics(scratch.topic_prefix).submitted in mine and len(mine) == 73  # 72 of the contract + 1 internal
+
+    deleted = topics_cli(scratch, "--delete")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "73 deleted" in deleted.stdout
+    deadline = time.monotonic() + 15  # deletion is asynchronous in the broker's metadata
+    while {t for t in (remaining := listed(kafka)) if t.startswith(scratch.topic_prefix)} and \
+            time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not {t for t in remaining if t.startswith(scratch.topic_prefix)}
+    assert Topics(kafka.topic_prefix).submitted in remaining, "another prefix's topics are left alone"
+
+
+def test_delete_is_refused_without_a_prefix(kafka):
+    refused = topics_cli(replace(kafka, topic_prefix=""), "--delete")
+    assert refused.returncode == 2
+    assert "needs TOPIC_PREFIX" in refused.stderr
