@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.digest import ICT, PartBuilder, merge
-from processors.eos import Record, TableWriter, TransactionalSender, in_partition, iter_partition
+from processors.eos import Record, TableWriter, TransactionalSender, in_partition, iter_partition, partition_keys
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process
@@ -275,7 +275,11 @@ def build_app(settings: Settings | None = None) -> faust.App:
             cursor_key = CURSOR.format(partition=partition)
             cursor = complaints.get(cursor_key)
             if cursor is None:
-                cursor = target - 1  # nothing can be indexed before the partition's first tick
+                # No cursor saved for this partition (a new one, or a worker killed before its
+                # first save): start at the earliest bucket indexed, or a deadline that passed
+                # while no worker ran would never fire.
+                earliest = clock.earliest_second(partition_keys(deadlines, partition))
+                cursor = target - 1 if earliest is None else min(target - 1, earliest - 1)
             if cursor >= target:
                 return
             last = min(target, cursor + MAX_SECONDS_PER_TICK)

@@ -9,6 +9,7 @@ router.table_record). The clock adds `resolved_at` (the earliest resolution) and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,12 @@ def bucket(partition: int, moment: dt.datetime) -> str:
     if moment.timestamp() > second:
         second += 1
     return f"{partition}/{second}"
+
+
+def earliest_second(bucket_keys: Iterable[str]) -> int | None:
+    """The earliest second indexed among deadline index keys ("<partition>/<second>")."""
+    seconds = [int(key.rpartition("/")[2]) for key in bucket_keys]
+    return min(seconds, default=None)
 
 
 def escalate(complaint_id: str, record: dict[str, Any], stage: Stage, now: dt.datetime) -> ComplaintEscalated:

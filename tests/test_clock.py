@@ -87,3 +87,9 @@ def test_buckets_round_up_to_the_second_so_they_never_fire_early():
     assert clock.bucket(3, at) == f"3/{int(at.timestamp()) + 1}"
     whole = at.replace(microsecond=0)
     assert clock.bucket(3, whole) == f"3/{int(whole.timestamp())}"
+
+
+def test_earliest_second_of_the_deadline_index():
+    # Where a partition's clock resumes when no cursor was saved before a crash.
+    assert clock.earliest_second(["2/1764130000", "2/1764120000", "2/1764125000"]) == 1764120000
+    assert clock.earliest_second([]) is None
