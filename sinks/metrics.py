@@ -9,7 +9,7 @@ EVENTS_CONSUMED = Counter("complaints_sink_events_total", "Events read from Kafk
 EVENTS_SKIPPED = Counter("complaints_sink_events_skipped_total",
                          "Events that are not valid values of their topic (the router dead-letters them)",
                          ["kind"])
-BATCH_SECONDS = Histogram("complaints_sink_batch_seconds", "Time to write one batch and commit it",
+BATCH_SECONDS = Histogram("complaints_sink_batch_seconds", "Time to write one batch to PostgreSQL (one transaction)",
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 BATCH_SIZE = Histogram("complaints_sink_batch_events", "Events per batch",
                        buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))

@@ -1,7 +1,8 @@
 """`python -m sinks postgres`: Kafka to PostgreSQL, every event exactly once in the tables.
 
-Each poll becomes one batch, written in one PostgreSQL transaction of idempotent upserts;
-the Kafka offsets are committed only after that transaction commits. A crash between the
+Each poll becomes one batch, written in one PostgreSQL transaction of idempotent upserts
+by a writer thread while the next poll is parsed; the Kafka offsets of a batch are
+committed only after its transaction commits. A crash between the
 two replays the batch, and the upserts make the replay a no-op. When PostgreSQL is down
 the sink keeps the batch, pauses consumption, and retries with backoff.
 """
@@ -9,12 +10,16 @@ the sink keeps the batch, pauses consumption, and retries with backoff.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
+import threading
 import time
+from dataclasses import dataclass
 
 import psycopg2
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from sinks import metrics
 from sinks.migrate import migrate
@@ -28,13 +33,76 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 10.0
 
 
+@dataclass
+class Pending:
+    """A parsed batch on its way to PostgreSQL, with the offsets to commit once it is stored."""
+
+    batch: Batch
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    events: int
+    written: dict[str, int] | None = None
+    seconds: float = 0.0
+
+
+class Writer(threading.Thread):
+    """Stores batches in order, one PostgreSQL transaction each, while the consumer thread
+    polls and parses the next one (psycopg2 releases the GIL while the server works).
+    When PostgreSQL fails it keeps the batch and retries with backoff; kafka-python is
+    left to the consumer thread, which pauses its partitions meanwhile."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(name="sink-writer", daemon=True)
+        self.database_url = database_url
+        self.todo: queue.Queue[Pending | None] = queue.Queue(maxsize=1)
+        self.done: queue.Queue[Pending] = queue.Queue()
+        self.failing = threading.Event()
+        self.stopping = threading.Event()
+        self.conn: psycopg2.extensions.connection | None = None
+
+    def connection(self) -> psycopg2.extensions.connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg2.connect(self.database_url, connect_timeout=5, application_name="complaints-sink")
+        return self.conn
+
+    def run(self) -> None:
+        gave_up = False
+        while (pending := self.todo.get()) is not None:
+            started = time.perf_counter()
+            # After one batch is given up no later one is stored: its offsets would skip it.
+            pending.written = None if gave_up else self.store(pending.batch)
+            gave_up = pending.written is None
+            pending.seconds = time.perf_counter() - started
+            self.done.put(pending)
+        if self.conn is not None:
+            self.conn.close()
+
+    def store(self, batch: Batch) -> dict[str, int] | None:
+        backoff = 0.5
+        while True:
+            try:
+                written = write(self.connection(), batch)
+                metrics.DB_UP.set(1)
+                self.failing.clear()
+                return written
+            except psycopg2.Error as exc:
+                metrics.DB_UP.set(0)
+                metrics.RETRIES.inc()
+                self.failing.set()
+                log.warning("PostgreSQL write failed (%s); retrying in %.1f s", str(exc).strip(), backoff)
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = None
+                if self.stopping.wait(backoff):
+                    return None  # stopping: the batch stays uncommitted and is read again
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+
 class Sink:
     def __init__(self, settings: Settings, max_batch: int = 5000) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.max_batch = max_batch
         self.stopping = False
-        self.conn: psycopg2.extensions.connection | None = None
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=f"{settings.topic_prefix}{settings.sink_group_id}",
@@ -45,78 +113,76 @@ class Sink:
             max_poll_records=max_batch,
         )
         self.subscribed = [*self.topics.inputs(), *self.topics.outputs()]
+        self.writer = Writer(settings.database_url)
+        self.paused = False
         self._last_lag = 0.0
 
-    # -- PostgreSQL ----------------------------------------------------------------------------
-    def connection(self) -> psycopg2.extensions.connection:
-        if self.conn is None or self.conn.closed:
-            self.conn = psycopg2.connect(self.settings.database_url, connect_timeout=5,
-                                         application_name="complaints-sink")
-        return self.conn
+    def parse(self, polled: dict) -> Pending:
+        batch = Batch()
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        events = 0
+        for tp, records in polled.items():
+            kind = topic_kind(tp.topic, self.topics)
+            metrics.EVENTS_CONSUMED.labels(kind=kind).inc(len(records))
+            for r in records:
+                add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+            events += len(records)
+            offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        return Pending(batch, offsets, events)
 
-    def write_until_stored(self, batch: Batch) -> dict[str, int]:
-        """Write the batch; while PostgreSQL fails, keep the group membership and retry."""
-        backoff = 0.5
-        paused = False
+    def hand_over(self, pending: Pending) -> None:
+        """Queue the batch for the writer; while the writer is stuck on a failing database,
+        keep polling paused partitions so the group keeps this member."""
         while True:
             try:
-                written = write(self.connection(), batch)
-                metrics.DB_UP.set(1)
-                if paused:
-                    self.consumer.resume(*self.consumer.assignment())
-                return written
-            except psycopg2.Error as exc:
-                metrics.DB_UP.set(0)
-                metrics.RETRIES.inc()
-                log.warning("PostgreSQL write failed (%s); retrying in %.1f s", str(exc).strip(), backoff)
-                if self.conn is not None:
-                    self.conn.close()
-                self.conn = None
-                if self.stopping:
-                    raise
-                if not paused:
+                self.writer.todo.put(pending, timeout=0.5)
+                return
+            except queue.Full:
+                self.settle()
+                if self.writer.failing.is_set() and not self.paused:
                     self.consumer.pause(*self.consumer.assignment())
-                    paused = True
-                # Polling paused partitions returns nothing but keeps the consumer in its group.
-                end = time.monotonic() + backoff
-                while time.monotonic() < end:
-                    self.consumer.poll(timeout_ms=int(min(500, max(1, (end - time.monotonic()) * 1000))))
-                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                    self.paused = True
+                if self.paused:
+                    self.consumer.poll(timeout_ms=0)
 
-    # -- Kafka ---------------------------------------------------------------------------------
+    def settle(self) -> None:
+        """Commit the offsets of every batch the writer has stored, in order."""
+        while True:
+            try:
+                pending = self.writer.done.get_nowait()
+            except queue.Empty:
+                break
+            if pending.written is None:
+                continue  # not stored (stopping): its events are read again
+            try:
+                self.consumer.commit(pending.offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # A rebalance took the partitions: the next owner rewrites the batch, harmlessly.
+                log.warning("offset commit failed after a stored batch (%s); it will be replayed", exc)
+            metrics.BATCH_SECONDS.observe(pending.seconds)
+            metrics.BATCH_SIZE.observe(pending.events)
+            for table, n in pending.written.items():
+                metrics.ROWS_WRITTEN.labels(table=table).inc(max(n, 0))
+            for kind, n in pending.batch.skipped.items():
+                metrics.EVENTS_SKIPPED.labels(kind=kind).inc(n)
+        if self.paused and not self.writer.failing.is_set():
+            self.consumer.resume(*self.consumer.assignment())
+            self.paused = False
+
     def run(self) -> None:
         applied = migrate(self.settings.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        self.writer.start()
         self.consumer.subscribe(self.subscribed)
         log.info("sink consuming %d topics into PostgreSQL", len(self.subscribed))
         print("sink ready", flush=True)
         while not self.stopping:
             polled = self.consumer.poll(timeout_ms=500, max_records=self.max_batch)
+            self.settle()
             self.update_lag()
-            if not polled:
-                continue
-            batch = Batch()
-            events = 0
-            for tp, records in polled.items():
-                kind = topic_kind(tp.topic, self.topics)
-                metrics.EVENTS_CONSUMED.labels(kind=kind).inc(len(records))
-                for r in records:
-                    add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
-                events += len(records)
-            started = time.perf_counter()
-            written = self.write_until_stored(batch)
-            try:
-                self.consumer.commit()
-            except (CommitFailedError, KafkaError) as exc:
-                # A rebalance took the partitions: the next owner rewrites the batch, harmlessly.
-                log.warning("offset commit failed after a stored batch (%s); it will be replayed", exc)
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-            metrics.BATCH_SIZE.observe(events)
-            for table, n in written.items():
-                metrics.ROWS_WRITTEN.labels(table=table).inc(max(n, 0))
-            for kind, n in batch.skipped.items():
-                metrics.EVENTS_SKIPPED.labels(kind=kind).inc(n)
+            if polled:
+                self.hand_over(self.parse(polled))
         self.close()
 
     def update_lag(self, every_s: float = 5.0) -> None:
@@ -141,11 +207,14 @@ class Sink:
 
     def stop(self, *_: object) -> None:
         self.stopping = True
+        self.writer.stopping.set()  # a write failing now is given up: its batch is read again next start
 
     def close(self) -> None:
+        """Let the writer finish what it has, commit it, then leave the group."""
+        self.writer.todo.put(None)
+        self.writer.join()
+        self.settle()
         self.consumer.close()
-        if self.conn is not None:
-            self.conn.close()
 
 
 def run(settings: Settings | None = None) -> int:

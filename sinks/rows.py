@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -46,13 +45,12 @@ class Batch:
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
 
-def _complaint_row(c: ComplaintSubmitted, payload: dict[str, Any], partition: int | None,
-                   offset: int | None) -> tuple:
+def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, offset: int | None) -> tuple:
     loc = c.location
     return (c.complaint_id, c.event_id, c.recorded_at, c.deadline, c.category,
             loc.province_code if loc else None, loc.district_code if loc else None,
             loc.commune_code if loc else None, c.site.site_code if c.site else None,
-            json.dumps(payload, ensure_ascii=False), partition, offset)
+            payload, partition, offset)
 
 
 def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: bytes | None,
@@ -72,19 +70,22 @@ def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: b
         if value is None:
             batch.skip(kind)
             return
-        payload = json.loads(value)
-        if kind == "submitted":
-            c = ComplaintSubmitted.model_validate(payload)
+        if kind == "submitted":  # the hot path: parsed once, stored as it came
+            c = ComplaintSubmitted.model_validate_json(value)
             if timestamp_ms is not None:  # rule 5, judged by the time Kafka received the event
                 c.check_not_future(dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc))
             known = batch.complaints.get(c.complaint_id)
             if known is None or known[-2] is None:  # the submission's own coordinates win
-                batch.complaints[c.complaint_id] = _complaint_row(c, payload, partition, offset)
-        elif kind == "routed":
+                batch.complaints[c.complaint_id] = _complaint_row(c, value.decode("utf-8"), partition, offset)
+            return
+        payload = json.loads(value)
+        if kind == "routed":
             r = RoutedComplaint.model_validate(payload)
             routing = r.routing
-            submitted = {k: v for k, v in payload.items() if k != "routing"}
-            batch.complaints.setdefault(r.complaint_id, _complaint_row(r, submitted, None, None))
+            if r.complaint_id not in batch.complaints:  # else the submission itself is in this batch
+                submitted = {k: v for k, v in payload.items() if k != "routing"}
+                batch.complaints[r.complaint_id] = _complaint_row(r, json.dumps(submitted, ensure_ascii=False),
+                                                                  None, None)
             batch.routes.setdefault(r.complaint_id, (
                 r.complaint_id, routing.route, topic, routing.province_code, routing.level,
                 routing.handler.level, routing.handler.unit_code, list(routing.warnings), r.recorded_at,
