@@ -52,6 +52,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+STEPS = ["producer_and_backlog", "naive_baseline", "router_backlog", "steady_rate_and_latency", "million_open",
+         "escalation_lag", "restart_recovery", "sink_throughput"]
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -169,6 +173,8 @@ class Bench:
         self.record("e2e_latency_samples", len(latencies), "events", "complaints matched for the latency figures")
 
     def million_open(self) -> None:
+        if self.worker is None:  # run on its own (--steps)
+            self.start_worker()
         target = self.args.open
         more = target - int(self.received())
         log(f"loading to {target:,} open complaints ({more:,} more)")
@@ -266,7 +272,7 @@ class Bench:
         cores = os.cpu_count()
         head = (f"Benchmark {self.run}: {platform.node()}, {cores} cores, Python {platform.python_version()}, "
                 f"Kafka 4.1 KRaft (1 node), {self.settings.partitions} partitions; "
-                f"payload {self.payload_bytes:,.0f} B/complaint (mean)")
+                f"payload {getattr(self, 'payload_bytes', float('nan')):,.0f} B/complaint (mean)")
         rows = [head, "", f"{'figure':<28} {'value':>14}  {'unit':<14} {'target':<10} how"]
         for key, r in self.results.items():
             rows.append(f"{key:<28} {r['value']:>14,.2f}  {r['unit']:<14} {r['target']:<10} {r['how']}")
@@ -277,8 +283,7 @@ class Bench:
 
     def main(self) -> int:
         ensure_topics(self.settings)
-        steps = [self.producer_and_backlog, self.naive_baseline, self.router_backlog, self.steady_rate_and_latency,
-                 self.million_open, self.escalation_lag, self.restart_recovery, self.sink_throughput]
+        steps = [getattr(self, name) for name in self.args.steps]
         try:
             for step in steps:
                 step()
@@ -304,6 +309,8 @@ def main() -> int:
     parser.add_argument("--steady-seconds", type=int, default=30)
     parser.add_argument("--sink-seconds", type=int, default=120)
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=STEPS, metavar="STEP",
+                        help=f"run only these steps, in this order ({', '.join(STEPS)})")
     parser.add_argument("--quick", action="store_true", help="20,000 backlog, 100,000 open")
     args = parser.parse_args()
     if args.quick:

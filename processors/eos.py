@@ -156,13 +156,17 @@ class TableWriter:
                       on_delivered=self.persisted)
 
     def persisted(self, future: Any) -> None:
-        """Delivery callback: lets RocksDB remember the changelog offset it holds, as Faust's
-        own changelog send would, so a clean restart reads only what is newer."""
+        """Delivery callback: lets RocksDB remember the changelog offset it holds, so a clean
+        restart reads only what is newer.
+
+        Written at once, not on commit as Faust does in exactly_once mode: Faust keeps that
+        pending offset under the *changelog* partition but flushes it from
+        TableManager.on_commit, which is called with the *source* partitions, so it is never
+        written and every restart re-read the whole changelog (measured: 4 1/2 minutes with
+        1,000,000 complaints after a clean stop). Writing it early is safe here: the local
+        tables are trusted only after a clean stop, when every transaction has committed,
+        and are rebuilt from scratch after any other (processors/worker.py)."""
         if future.cancelled() or future.exception() is not None:
             return
         meta = future.result()
-        tp = TP(meta.topic, meta.partition)
-        if self.app.in_transaction:
-            self.app.tables.persist_offset_on_commit(self.table.data, tp, meta.offset)
-        else:
-            self.table.data.set_persisted_offset(tp, meta.offset)
+        self.table.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset)
