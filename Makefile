@@ -65,7 +65,7 @@ bench: services
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 chaos: services
-	$(PY) -m benchmarks.chaos
+	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
 
 logs:
 	@tail -n 50 -F .run/logs/*.log .run/kafka/logs/server.log
