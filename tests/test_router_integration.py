@@ -123,11 +123,14 @@ def test_a_grant_and_a_revocation_apply_to_complaints_that_arrive_after_them(kaf
         wait_for_metric(worker, "complaints_delegations_active", 1, level="district")
         district = complaint(unique("district-granted"), province="48", district="490", commune="20194")
         pub.publish_complaint(district)
+        # The registry applies when the router reads the complaint: wait for it before the next change.
+        wait_for_records(kafka, [topics.jurisdiction("48")], lambda rs: district["complaint_id"] in by_complaint(rs))
 
         pub.grant_delegation(grant_for("20194", None, None))
         wait_for_metric(worker, "complaints_delegations_active", 1, level="commune")
         commune = complaint(unique("commune-granted"), province="48", district="490", commune="20194")
         pub.publish_complaint(commune)
+        wait_for_records(kafka, [topics.jurisdiction("48")], lambda rs: commune["complaint_id"] in by_complaint(rs))
 
         pub.revoke_delegation("20194")
         pub.revoke_delegation("490")
