@@ -65,6 +65,7 @@ class Bench:
                                 faust_data_dir=str(OUT / self.run / "faust"), worker_metrics_port=free_port(),
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
         self.topics = Topics(self.settings.topic_prefix)
+        self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
         self.factory = ComplaintFactory(GeneratorConfig(seed=2021, id_prefix=f"B{self.run}", retry_share=0,
                                                         malformed_share=0, early_resolution_share=0,
                                                         inconsistent_share=0.02))
@@ -126,9 +127,8 @@ class Bench:
 
     def naive_baseline(self) -> None:
         log("naive baseline: kafka-python consume, classify, produce (no transactions, no state)")
-        naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
-        ensure_topics(naive_settings)
-        rate = naive_router(self.settings, naive_settings, self.args.backlog)
+        ensure_topics(self.naive_settings)
+        rate = naive_router(self.settings, self.naive_settings, self.args.backlog)
         self.record("naive_rate", rate, "complaints/s",
                     "plain kafka-python loop over the same backlog: validate, route, produce acks=all")
 
@@ -291,7 +291,7 @@ class Bench:
             if self.worker is not None:
                 self.worker.stop()
             if not self.args.keep_topics:
-                for settings in (self.settings, replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")):
+                for settings in (self.settings, self.naive_settings):
                     delete_topics(settings)
             text = self.report()
             (OUT / f"results-{self.run}.json").write_text(json.dumps(

@@ -143,9 +143,9 @@ def build_app(settings: Settings | None = None) -> faust.App:
     complaints = app.Table("complaints", default=None, partitions=settings.partitions)
     deadlines = app.Table("deadlines", default=None, partitions=settings.partitions)
     digests = app.Table("digests", default=None, partitions=settings.partitions)
-    state = TableWriter(app, complaints)
-    index = TableWriter(app, deadlines)
-    digest_state = TableWriter(app, digests)
+    state = TableWriter(complaints)
+    index = TableWriter(deadlines)
+    digest_state = TableWriter(digests)
 
     # -- shared steps ----------------------------------------------------------------------
     def escalation(cid: str, record: dict[str, Any], stage: clock.Stage, now: dt.datetime) -> Record:

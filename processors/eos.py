@@ -112,33 +112,32 @@ def in_partition(partition: int) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def _partition_db(table: Any, partition: int) -> Any:
+    """The RocksDB database of one partition of a table (Faust keeps one per partition)."""
+    return table.data._dbs.get(partition)
+
+
 def partition_keys(table: Any, partition: int) -> Iterator[str]:
     """Every key of one partition of a RocksDB-backed table, decoded; values are not read."""
-    db = table.data._dbs.get(partition)
-    if db is None:
-        return
-    for key in db.keys():
-        if not key.startswith(b"__faust"):
+    db = _partition_db(table, partition)
+    for key in db.keys() if db is not None else ():
+        if not key.startswith(b"__faust"):  # Faust's own bookkeeping (the persisted offset)
             yield json.loads(key)
 
 
 def iter_partition(table: Any, partition: int) -> Iterator[tuple[str, Any]]:
     """Every (key, value) of one partition of a RocksDB-backed table, decoded."""
-    db = table.data._dbs.get(partition)
-    if db is None:
-        return
-    for key, value in db.items():
-        if key.startswith(b"__faust"):  # Faust's own bookkeeping (the persisted offset)
-            continue
-        yield json.loads(key), json.loads(value)
+    db = _partition_db(table, partition)
+    for key, value in db.items() if db is not None else ():
+        if not key.startswith(b"__faust"):
+            yield json.loads(key), json.loads(value)
 
 
 class TableWriter:
     """Writes a Faust table's local store and returns the matching changelog record, for
     TransactionalSender to send with the outputs it belongs to."""
 
-    def __init__(self, app: faust.App, table: Any) -> None:
-        self.app = app
+    def __init__(self, table: Any) -> None:
         self.table = table
 
     def set(self, key: str, value: Any, partition: int) -> Record:

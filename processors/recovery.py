@@ -18,6 +18,7 @@ enough for the fetcher to prefetch a whole partition. The fix seeks first, then 
 from __future__ import annotations
 
 import asyncio
+
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 
