@@ -87,6 +87,6 @@ def stored(settings: Settings) -> str:
             for table in tables:
                 cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
                 counts.append(f"{table} {cur.fetchone()[0]}")
-        return "PostgreSQL rows: " + ", ".join(counts)
+        return "PostgreSQL rows (all time, this database): " + ", ".join(counts)
     except psycopg2.Error as exc:
         return f"PostgreSQL: not readable ({str(exc).strip().splitlines()[0]})"
