@@ -20,7 +20,11 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from benchmarks.naive import naive_router
 from processors.readback import read_committed
@@ -45,6 +49,28 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def wait_count(count: Callable[[], float], total: float, timeout_s: float) -> tuple[float, float]:
+    """Wait until count() reaches total; (time of first progress, time done)."""
+    first = None
+    deadline = time.monotonic() + timeout_s
+    start_count = count()
+    while time.monotonic() < deadline:
+        n = count()
+        if first is None and n > start_count:
+            first = time.monotonic()
+        if n >= total:
+            return first or time.monotonic(), time.monotonic()
+        time.sleep(0.2)
+    raise RuntimeError(f"reached {count():,.0f} of {total:,.0f} in {timeout_s} s")
+
+
+def committed_records(settings: Settings, topic: str) -> Callable[[], float]:
+    """A counter of the records of a topic that a read_committed consumer can see."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed")
+    tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    return lambda: float(sum(consumer.end_offsets(tps).values()))
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -52,7 +78,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-STEPS = ["producer_and_backlog", "naive_baseline", "router_backlog", "steady_rate_and_latency", "million_open",
+STEPS = ["producer_and_backlog", "naive_baseline", "faust_ceiling", "router_backlog", "steady_rate_and_latency", "million_open",
          "escalation_lag", "restart_recovery", "sink_throughput"]
 
 
@@ -66,6 +92,9 @@ class Bench:
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
         self.topics = Topics(self.settings.topic_prefix)
         self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
+        self.ceiling_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-ceiling.",
+                                        faust_app_id=f"bench-ceiling-{self.run}",
+                                        faust_data_dir=str(OUT / self.run / "ceiling"))
         self.factory = ComplaintFactory(GeneratorConfig(seed=2021, id_prefix=f"B{self.run}", retry_share=0,
                                                         malformed_share=0, early_resolution_share=0,
                                                         inconsistent_share=0.02))
@@ -103,17 +132,7 @@ class Bench:
 
     def wait_received(self, total: float, timeout_s: float) -> tuple[float, float]:
         """Wait until the worker has read `total` submissions; (first-progress time, done time)."""
-        first = None
-        deadline = time.monotonic() + timeout_s
-        start_count = self.received()
-        while time.monotonic() < deadline:
-            n = self.received()
-            if first is None and n > start_count:
-                first = time.monotonic()
-            if n >= total:
-                return first or time.monotonic(), time.monotonic()
-            time.sleep(0.2)
-        raise RuntimeError(f"worker read {self.received():,.0f} of {total:,.0f} in {timeout_s} s")
+        return wait_count(self.received, total, timeout_s)
 
     # -- the figures --------------------------------------------------------------------------
     def producer_and_backlog(self) -> None:
@@ -131,6 +150,24 @@ class Bench:
         rate = naive_router(self.settings, self.naive_settings, self.args.backlog)
         self.record("naive_rate", rate, "complaints/s",
                     "plain kafka-python loop over the same backlog: validate, route, produce acks=all")
+
+    def faust_ceiling(self) -> None:
+        log("Faust ceiling: an exactly-once agent that only forwards each submission")
+        target = self.ceiling_settings
+        out = Topics(target.topic_prefix).triage
+        admin = KafkaAdminClient(bootstrap_servers=target.kafka_bootstrap)
+        try:
+            admin.create_topics([NewTopic(out, target.partitions, target.replication_factor)])
+        finally:
+            admin.close()
+        ceiling = Process(["benchmarks.ceiling", self.settings.topic_prefix], target, OUT / self.run / "ceiling.log",
+                          ready_line="Worker ready").start(timeout_s=300)
+        try:
+            first, done = wait_count(committed_records(target, out), self.args.backlog, timeout_s=1800)
+        finally:
+            ceiling.stop()
+        self.record("faust_ceiling_rate", self.args.backlog / max(done - first, 1e-9), "complaints/s",
+                    "Faust worker, exactly_once, agent forwarding each submission unchanged (benchmarks/ceiling.py)")
 
     def router_backlog(self) -> None:
         log("router on the backlog (exactly-once on)")
@@ -279,6 +316,9 @@ class Bench:
         if "naive_rate" in self.results and "router_backlog_rate" in self.results:
             ratio = self.results["router_backlog_rate"]["value"] / self.results["naive_rate"]["value"]
             rows.append(f"{'router / naive':<28} {ratio:>14,.2f}  x")
+        if "faust_ceiling_rate" in self.results and "router_backlog_rate" in self.results:
+            ratio = self.results["router_backlog_rate"]["value"] / self.results["faust_ceiling_rate"]["value"]
+            rows.append(f"{'router / Faust ceiling':<28} {ratio:>14,.2f}  x")
         return "\n".join(rows)
 
     def main(self) -> int:
@@ -291,7 +331,7 @@ class Bench:
             if self.worker is not None:
                 self.worker.stop()
             if not self.args.keep_topics:
-                for settings in (self.settings, self.naive_settings):
+                for settings in (self.settings, self.naive_settings, self.ceiling_settings):
                     delete_topics(settings)
             text = self.report()
             (OUT / f"results-{self.run}.json").write_text(json.dumps(

@@ -103,14 +103,11 @@ class OpenComplaints:
             metrics.OVERDUE.labels(province=province).set(overdue[province])
 
 
-def build_app(settings: Settings | None = None) -> faust.App:
-    settings = settings or Settings.from_env()
-    topics = Topics(settings.topic_prefix)
-    units = load_units()
-    stages = clock.parse_stages(settings.escalation_stages)
-    stage_by_number = {s.number: s for s in stages}
+def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
+    """The Faust app with this project's settings, no agents yet (also the benchmark's
+    ceiling app, which must run with the same settings)."""
     app = faust.App(
-        settings.faust_app_id,
+        app_id or settings.faust_app_id,
         broker=broker_urls(settings.kafka_bootstrap),
         processing_guarantee="exactly_once",
         store=settings.faust_store,
@@ -128,6 +125,16 @@ def build_app(settings: Settings | None = None) -> faust.App:
         TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
     )
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
+    return app
+
+
+def build_app(settings: Settings | None = None) -> faust.App:
+    settings = settings or Settings.from_env()
+    topics = Topics(settings.topic_prefix)
+    units = load_units()
+    stages = clock.parse_stages(settings.escalation_stages)
+    stage_by_number = {s.number: s for s in stages}
+    app = faust_app(settings)
     sender = TransactionalSender(app)
     registry = DelegationRegistry()
     follower = RegistryFollower(settings.kafka_bootstrap, topics.delegations, registry)

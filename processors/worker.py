@@ -3,14 +3,13 @@
 RocksDB writes land on disk before their Kafka transaction commits. After a crash the
 local tables may therefore hold writes whose transaction was aborted (a complaint marked
 routed whose routed event never became visible). So local table state is trusted only
-after a clean shutdown; otherwise it is wiped and rebuilt from the changelog topics, which
-are read read_committed.
+after a clean shutdown; otherwise it is rebuilt from the changelog topics, read
+read_committed, before the worker starts (processors/rebuild.py).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,21 @@ from faust.worker import Worker
 
 from processors import metrics
 from processors.app import build_app
+from processors.rebuild import rebuild_tables
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 CLEAN_MARKER = ".clean-shutdown"
 
 
-def prepare_state(tabledir: Path) -> bool:
-    """Wipe local tables unless the last run ended cleanly; True when wiped."""
+def stopped_uncleanly(tabledir: Path) -> bool:
+    """True when local tables exist and the last run did not mark a clean stop. The mark is
+    consumed: a run that dies from here on is unclean again."""
     marker = tabledir / CLEAN_MARKER
     if marker.exists():
         marker.unlink()
         return False
-    if tabledir.exists() and any(tabledir.iterdir()):
-        shutil.rmtree(tabledir)
-        return True
-    return False
+    return tabledir.exists() and any(tabledir.iterdir())
 
 
 def dump_state(app: faust.App) -> None:
@@ -73,9 +71,12 @@ def run(loglevel: str = "info") -> int:
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = build_app(settings)
     tabledir = Path(app.conf.tabledir)
-    if prepare_state(tabledir):
+    if stopped_uncleanly(tabledir):
         print(f"worker: previous run did not stop cleanly; rebuilding tables from changelogs ({tabledir})",
-              file=sys.stderr)
+              file=sys.stderr, flush=True)
+        rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+        print(f"worker: rebuilt {rebuilt.partitions} table partitions from {rebuilt.records:,} changelog records "
+              f"in {rebuilt.seconds:.1f} s", file=sys.stderr, flush=True)
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     worker = DiagnosticWorker(app, loglevel=loglevel, quiet=True, override_logging=True)
     code = 1

@@ -15,7 +15,7 @@ from producers.cli import grant_for
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.topics import Topics
 from tests.conftest import free_port, metric_value
-from tests.fixtures import FULL_DOSE, complaint, routing_cases
+from tests.fixtures import complaint, routing_cases
 from tests.kafka_helpers import by_complaint, values, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -269,3 +269,35 @@ def test_a_clean_stop_records_the_changelog_offset_of_every_table_partition(kafk
             assert int(db[b"__faust\0offset__"]) == offset, f"partition {partition}"
         finally:
             db.close()
+
+    # Restarted from that clean state, recovery must know each changelog's highwater before
+    # it has fetched anything (Faust read it from the fetch cache: -1, then ConsistencyError
+    # against the persisted offset; processors/recovery.py), and the worker routes again.
+    restarted = worker_factory(settings, name="clean-restart")
+    log = restarted.log.read_text(errors="replace")
+    highwaters = recovery_highwaters(log, changelog)
+    assert highwaters, "recovery logged the changelog's highwaters"
+    for partition, offset in last.items():
+        assert highwaters[partition] >= offset, f"partition {partition}: {highwaters[partition]} < {offset}"
+    late = complaint(unique("after-clean-restart"), province="79")
+    with ComplaintPublisher(kafka) as pub:
+        pub.publish_complaint(late)
+    wait_for_records(kafka, Topics(kafka.topic_prefix).routed_outputs(),
+                     lambda rs: late["complaint_id"] in by_complaint(rs))
+
+
+def recovery_highwaters(log: str, topic: str) -> dict[int, int]:
+    """The highwaters of `topic`'s partitions in Faust's "Highwater for active changelog
+    partitions" table of the latest recovery (a ditto mark repeats the topic above)."""
+    section = log.rpartition("Highwater for active changelog partitions")[2]
+    found: dict[int, int] = {}
+    current = ""
+    for line in section.splitlines()[1:]:
+        if not line.startswith(("|", "+")):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[1].isdigit():
+            current = current if cells[0] == "〃" else cells[0]
+            if current == topic:
+                found[int(cells[1])] = int(cells[2])
+    return found

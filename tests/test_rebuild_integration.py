@@ -1,0 +1,80 @@
+"""The bulk rebuild of local tables after an unclean stop, against the real broker: it keeps
+what was committed, drops what was aborted, applies deletions, and records the offset Faust
+resumes its own recovery from."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from processors.app import build_app
+from processors.rebuild import local_partitions, rebuild_tables
+from schemas.settings import Settings
+
+
+def encode(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def transaction(settings: Settings, topic: str, records: list[tuple[int, str, object]], commit: bool) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
+                             transactional_id=f"test-rebuild-{uuid.uuid4().hex[:8]}")
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        for partition, key, value in records:
+            producer.send(topic, key=encode(key), value=None if value is None else encode(value), partition=partition)
+        producer.flush()
+        if commit:
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
+    finally:
+        producer.close()
+
+
+def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp_path: Path) -> None:
+    run = uuid.uuid4().hex[:8]
+    settings = scratch_topics(replace(kafka, topic_prefix=f"test-rebuild-{run}.", faust_app_id=f"test-rebuild-{run}",
+                                      faust_data_dir=str(tmp_path / "faust"), partitions=2))
+    app = build_app(settings)
+    table = app.tables["complaints"]
+    changelog = table.changelog_topic.get_topic_name()
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(changelog, 2, 1, topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        admin.close()
+
+    transaction(settings, changelog, [(0, "a", {"v": 1}), (0, "b", {"v": 1}), (1, "c", {"v": 1})], commit=True)
+    transaction(settings, changelog, [(0, "a", {"v": 2}), (0, "b", None)], commit=True)
+    transaction(settings, changelog, [(0, "a", {"v": "aborted"}), (0, "d", {"v": "aborted"})], commit=False)
+
+    # Local state as a crashed worker leaves it: partition 0 held a write whose transaction
+    # aborted; partition 1 was never held here.
+    store = table.data
+    Path(store.path).mkdir(parents=True, exist_ok=True)
+    stale = store.rocksdb_options.open(Path(store.partition_path(0)))
+    stale.put(encode("d"), encode({"v": "aborted"}))
+    stale.close()
+    assert local_partitions(store, 2) == [0]
+
+    rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+
+    assert rebuilt.partitions == 1  # only what this worker held
+    assert rebuilt.records == 4  # committed records of partition 0; aborted ones and markers skipped
+    db = store.rocksdb_options.open(Path(store.partition_path(0)))
+    try:
+        content = {json.loads(k): json.loads(v) for k, v in db.items() if not k.startswith(b"__faust")}
+        assert content == {"a": {"v": 2}}
+        # Offsets 0-1 and 3-4 are the committed records, 2 and 5 their commit markers, 6-7 the
+        # aborted records and 8 their abort marker: Faust resumes after the last offset read.
+        assert db.get(store.offset_key) == b"8"
+    finally:
+        db.close()
+    assert not Path(store.partition_path(1)).exists()
