@@ -1,4 +1,4 @@
-"""A fix for a race in faust-streaming 0.15's table recovery that lost a partition's events.
+"""Fixes for faust-streaming 0.15's table recovery; the first one lost a partition's events.
 
 When recovery ends, Faust's Recovery.on_recovery_completed resumes the stream partitions
 and only then seeks them to their committed offsets, while the fetcher is already running
@@ -14,26 +14,33 @@ Seen after kill -9 and restart with a backlog (about half of the runs): the rebu
 tables from their changelogs waits ~10 s on the dead worker's open transaction, long
 enough for the fetcher to prefetch a whole partition. The fix seeks first, then resumes.
 
-And a second fault on the same path: in exactly_once mode Faust takes a changelog's
-highwater from the consumer's cached last stable offset, which aiokafka knows only after a
-fetch of that partition. Before one it is unknown (-1). Recovery then takes a fresh table
-as up to date and skips its rebuild, or, after a clean stop with a persisted offset, stops
-the worker with ConsistencyError ("persisted offset ... is higher than ... highwater (N >
--1)"; seen in the benchmark's clean restart). The highwaters are asked of the broker
-instead: a read_committed ListOffsets answers with the last stable offset.
+Two more on the same path, about where a changelog ends (its "highwater"), which
+_build_highwaters below replaces:
+- In exactly_once mode Faust takes the consumer's cached last stable offset, which aiokafka
+  knows only after a fetch of that partition; before one it is unknown (-1). Recovery then
+  (by its code) takes a fresh table as up to date and skips its rebuild, or, after a clean stop with a
+  persisted offset, stops the worker with ConsistencyError ("persisted offset ... is higher
+  than ... highwater (N > -1)"; seen in the benchmark's clean restart).
+- It takes the offset before the end as the last to recover. In a changelog written in
+  transactions that is a commit marker, which no consumer receives, so recovery ended only
+  after two idle 5 s timeouts: 10 s of every start.
+The highwater is now the offset of the last record a read_committed consumer receives,
+asked of the broker (processors/changelogs.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-
 from collections import Counter
 from collections.abc import Set
 from typing import Any
 
+from aiokafka import TopicPartition
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
+
+from processors.changelogs import last_committed_offsets
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -69,11 +76,10 @@ class SeekThenResumeRecovery(Recovery):
 
 
     async def _build_highwaters(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
-        """Faust's own, with the offsets from the broker (ListOffsets, the consumer's
-        read_committed isolation) rather than the fetch cache."""
-        thread = consumer._thread  # Faust's aiokafka consumer runs in this thread's loop
-        ends = await thread.call_thread(thread._ensure_consumer().end_offsets, list(tps))
-        highwaters = {TP(tp.topic, tp.partition): end - 1 for tp, end in ends.items()}
+        """Faust's own, with the last offset a read_committed consumer receives."""
+        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
+        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps])
+        highwaters = {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
         self.log.info("Highwater for %s changelog partitions:\n%s", title,
                       self._highwater_logtable(highwaters, title=title))
         destination.clear()

@@ -4,7 +4,7 @@ RocksDB writes land on disk before their Kafka transaction commits. After a cras
 local tables may therefore hold writes whose transaction was aborted (a complaint marked
 routed whose routed event never became visible). So local table state is trusted only
 after a clean shutdown; otherwise it is rebuilt from the changelog topics, read
-read_committed, before the worker starts (processors/rebuild.py).
+read_committed, before the worker starts (processors/changelogs.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from faust.worker import Worker
 
 from processors import metrics
 from processors.app import build_app
-from processors.rebuild import rebuild_tables
+from processors.changelogs import rebuild_tables
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,19 +1,22 @@
-"""The bulk rebuild of local tables after an unclean stop, against the real broker: it keeps
-what was committed, drops what was aborted, applies deletions, and records the offset Faust
-resumes its own recovery from."""
+"""Reading changelogs for recovery, against the real broker: the bulk rebuild after an unclean
+stop keeps what was committed, drops what was aborted, applies deletions and records the
+offset Faust resumes its own recovery after; the end of a changelog is its last committed
+record, not the marker after it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from aiokafka import TopicPartition
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from processors.app import build_app
-from processors.rebuild import local_partitions, rebuild_tables
+from processors.changelogs import NO_RECORD, last_committed_offsets, local_partitions, rebuild_tables
 from schemas.settings import Settings
 
 
@@ -73,8 +76,29 @@ def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp
         content = {json.loads(k): json.loads(v) for k, v in db.items() if not k.startswith(b"__faust")}
         assert content == {"a": {"v": 2}}
         # Offsets 0-1 and 3-4 are the committed records, 2 and 5 their commit markers, 6-7 the
-        # aborted records and 8 their abort marker: Faust resumes after the last offset read.
-        assert db.get(store.offset_key) == b"8"
+        # aborted records and 8 their abort marker: the last record applied is 4.
+        assert db.get(store.offset_key) == b"4"
     finally:
         db.close()
     assert not Path(store.partition_path(1)).exists()
+
+    last = asyncio.run(last_committed_offsets(settings.kafka_bootstrap, [TopicPartition(changelog, 0),
+                                                                          TopicPartition(changelog, 1)], window=2))
+    # Partition 0 ends with an aborted transaction and its marker: the last record a
+    # read_committed consumer receives is 4, found by looking back past the first window.
+    assert last == {TopicPartition(changelog, 0): 4, TopicPartition(changelog, 1): 0}
+
+
+def test_a_changelog_without_committed_records_has_none(kafka: Settings, scratch_topics) -> None:
+    run = uuid.uuid4().hex[:8]
+    settings = scratch_topics(replace(kafka, topic_prefix=f"test-empty-{run}.", faust_app_id=f"test-empty-{run}"))
+    topic = f"{settings.faust_app_id}-empty-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        admin.close()
+    transaction(settings, topic, [(0, "a", {"v": "aborted"})], commit=False)
+    last = asyncio.run(last_committed_offsets(settings.kafka_bootstrap, [TopicPartition(topic, 0),
+                                                                         TopicPartition(topic, 1)]))
+    assert last == {TopicPartition(topic, 0): NO_RECORD, TopicPartition(topic, 1): NO_RECORD}
