@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 
 import faust
+import mode.loop
 
 from processors.app import faust_app
 from processors.eos import Record, TransactionalSender
@@ -39,6 +40,7 @@ def build(source: Settings, target: Settings, app_id: str) -> faust.App:
 
 def main() -> None:
     target = Settings.from_env()
+    mode.loop.use(target.faust_loop)
     source = replace(target, topic_prefix=sys.argv[1] if len(sys.argv) > 1 else target.topic_prefix)
     faust.Worker(build(source, target, target.faust_app_id), loglevel="info", quiet=True).execute_from_commandline()
 

@@ -30,7 +30,8 @@ from pydantic import ValidationError
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.digest import ICT, PartBuilder, merge
-from processors.eos import Record, TableWriter, TransactionalSender, in_partition, iter_partition, partition_keys
+from processors.eos import (Record, TableWriter, TransactionalSender, Transport, in_partition, iter_partition,
+                            partition_keys)
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process
@@ -125,6 +126,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
     )
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
+    app.transport = Transport(app.conf.broker_consumer, app)  # commits overlap (processors/eos.py)
     return app
 
 

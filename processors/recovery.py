@@ -87,7 +87,26 @@ class SeekThenResumeRecovery(Recovery):
 
 
 class Tables(TableManager):
-    """Faust's table manager, with the recovery above (app setting TableManager)."""
+    """Faust's table manager, with the recovery above (app setting TableManager), writing
+    the changelog offsets marked by processors.eos.TableWriter once per commit."""
+
+    def flush_persisted_offsets(self) -> None:
+        pending, self._pending_persisted_offsets = self._pending_persisted_offsets, {}
+        for tp, (store, offset) in pending.items():
+            store.set_persisted_offset(tp, offset)
+
+    def on_commit(self, offsets: Any) -> None:
+        # Every mark, not only those of the committed source partitions (Faust's own
+        # looks them up by source partition; the marks are keyed by changelog partition).
+        self.flush_persisted_offsets()
+
+    def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        self.flush_persisted_offsets()  # before Faust closes the revoked databases
+        super().on_partitions_revoked(revoked)
+
+    async def on_stop(self) -> None:
+        self.flush_persisted_offsets()  # what was sent after the last commit's flush
+        await super().on_stop()
 
     @property
     def recovery(self) -> Recovery:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import mode.loop
 from faust.worker import Worker
 
 from processors import metrics
@@ -68,6 +69,7 @@ class DiagnosticWorker(Worker):
 
 def run(loglevel: str = "info") -> int:
     settings = Settings.from_env()
+    mode.loop.use(settings.faust_loop)  # before anything creates a loop
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = build_app(settings)
     tabledir = Path(app.conf.tabledir)

@@ -61,6 +61,8 @@ class Settings:
     # A worker killed without leaving its group holds its partitions until this expires:
     # it bounds how long a crash stalls routing (Kafka's default is 45-60 s).
     session_timeout_s: float = 10.0
+    # The worker's asyncio event loop (mode.loop): "uvloop", or "aio" for the standard one.
+    faust_loop: str = "uvloop"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -85,4 +87,5 @@ class Settings:
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),
             session_timeout_s=_float("SESSION_TIMEOUT_S", 10.0),
+            faust_loop=env.get("FAUST_LOOP") or "uvloop",
         )

@@ -37,6 +37,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "DIGEST_CLOCK_OFFSET_S": str(settings.digest_clock_offset_s),
         "SESSION_TIMEOUT_S": str(settings.session_timeout_s),
+        "FAUST_LOOP": settings.faust_loop,
         "PYTHONUNBUFFERED": "1",
     })
     return env
