@@ -64,8 +64,8 @@ async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition],
     """The offset of the last record a read_committed consumer receives from each partition
     (NO_RECORD when none): read back from the end, a window at a time."""
     consumer = committed_reader(bootstrap)
-    await consumer.start()
     try:
+        await consumer.start()
         tps = list(tps)
         end = await consumer.end_offsets(tps)  # read_committed: the last stable offset
         last = dict.fromkeys(tps, NO_RECORD)
@@ -90,7 +90,6 @@ async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition],
 
 async def _rebuild(bootstrap: str, dbs: Mapping[TopicPartition, Any], offset_key: bytes) -> int:
     consumer = committed_reader(bootstrap)
-    await consumer.start()
     applied = 0
     last = dict.fromkeys(dbs, NO_RECORD)
 
@@ -109,6 +108,7 @@ async def _rebuild(bootstrap: str, dbs: Mapping[TopicPartition, Any], offset_key
         last[tp] = records[-1].offset
 
     try:
+        await consumer.start()
         tps = list(dbs)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

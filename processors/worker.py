@@ -76,7 +76,12 @@ def run(loglevel: str = "info") -> int:
     if stopped_uncleanly(tabledir):
         print(f"worker: previous run did not stop cleanly; rebuilding tables from changelogs ({tabledir})",
               file=sys.stderr, flush=True)
-        rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+        try:
+            rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+        except Exception as exc:  # the next start rebuilds again: nothing is trusted until one completes
+            print(f"worker: cannot rebuild the tables from Kafka at {settings.kafka_bootstrap}: {exc!r}",
+                  file=sys.stderr, flush=True)
+            return 1
         print(f"worker: rebuilt {rebuilt.partitions} table partitions from {rebuilt.records:,} changelog records "
               f"in {rebuilt.seconds:.1f} s", file=sys.stderr, flush=True)
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)

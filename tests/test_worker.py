@@ -1,0 +1,39 @@
+"""The worker's start after an unclean stop, without a broker: a clear error, and the local
+tables stay untrusted until a rebuild completes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from processors.app import build_app
+from processors.worker import CLEAN_MARKER, stopped_uncleanly
+from schemas.settings import Settings
+from tests.harness import REPO, free_port, settings_env
+
+
+def test_a_clean_mark_is_consumed_once(tmp_path: Path) -> None:
+    tables = tmp_path / "tables"
+    assert not stopped_uncleanly(tables)  # nothing local: nothing to distrust
+    (tables / "complaints-0.db").mkdir(parents=True)
+    (tables / CLEAN_MARKER).touch()
+    assert not stopped_uncleanly(tables)
+    assert stopped_uncleanly(tables)  # the mark is gone: a run that dies now was unclean
+
+
+def test_a_rebuild_without_kafka_fails_clearly_and_is_retried(tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there
+    settings = replace(Settings.from_env(), kafka_bootstrap=f"127.0.0.1:{closed}",
+                       faust_data_dir=str(tmp_path / "faust"), worker_metrics_port=free_port())
+    tables = Path(build_app(settings).conf.tabledir)
+    (tables / "complaints-0.db").mkdir(parents=True)  # left by a crashed run, no clean mark
+
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-m", "processors", "worker"], cwd=REPO, env=settings_env(settings),
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1
+        assert f"cannot rebuild the tables from Kafka at 127.0.0.1:{closed}" in run.stderr
+        assert "previous run did not stop cleanly" in run.stderr  # the second start distrusts them too
+        assert not (tables / CLEAN_MARKER).exists()
