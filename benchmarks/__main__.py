@@ -198,9 +198,11 @@ class Bench:
         self.record("router_steady_rate", n / max(done - start, 1e-9), "complaints/s",
                     f"routed while {offered:,.0f}/s were offered")
         ids = {c["complaint_id"] for c in batch}
-        submitted = {r.key.decode(): r.timestamp for r in read_committed([self.topics.submitted], self.settings)
+        # The steady complaints sit behind the whole backlog: read to the end (the default
+        # 30 s cut the read short and left a third of them unmatched).
+        submitted = {r.key.decode(): r.timestamp for r in read_committed([self.topics.submitted], self.settings, 600)
                      if r.key.decode() in ids}
-        routed = {r.key.decode(): r.timestamp for r in read_committed(self.topics.routed_outputs(), self.settings)
+        routed = {r.key.decode(): r.timestamp for r in read_committed(self.topics.routed_outputs(), self.settings, 600)
                   if r.key.decode() in ids}
         latencies = [routed[k] - submitted[k] for k in ids if k in routed and k in submitted]
         for q in (0.5, 0.95, 0.99):

@@ -31,6 +31,7 @@ import rocksdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 NO_RECORD = -1
+STALL_S = 60.0
 
 
 @dataclass
@@ -50,13 +51,18 @@ async def _read_until(consumer: AIOKafkaConsumer, end: Mapping[TopicPartition, i
     """Fetch the assigned partitions until each position reaches its end offset, handing
     each fetched batch of records below the end to on_records(tp, records)."""
     pending = {tp for tp, offset in end.items() if await consumer.position(tp) < offset}
+    progress_at, last_positions = time.monotonic(), {}
     while pending:
         fetched = await consumer.getmany(*pending, timeout_ms=1000, max_records=20_000)
         for tp, records in fetched.items():
             on_records(tp, [r for r in records if r.offset < end[tp]])
-        for tp in list(pending):
-            if await consumer.position(tp) >= end[tp]:
-                pending.discard(tp)
+        positions = {tp: await consumer.position(tp) for tp in pending}
+        if positions != last_positions:  # aborted records and markers move it too
+            progress_at, last_positions = time.monotonic(), positions
+        pending = {tp for tp, position in positions.items() if position < end[tp]}
+        if pending and time.monotonic() - progress_at > STALL_S:  # a start must not hang silently
+            stuck = {f"{tp.topic}/{tp.partition}": (positions[tp], end[tp]) for tp in pending}
+            raise TimeoutError(f"no progress for {STALL_S:.0f} s towards the end of {stuck} (position, end)")
 
 
 async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition],

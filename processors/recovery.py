@@ -18,9 +18,9 @@ Two more on the same path, about where a changelog ends (its "highwater"), which
 _build_highwaters below replaces:
 - In exactly_once mode Faust takes the consumer's cached last stable offset, which aiokafka
   knows only after a fetch of that partition; before one it is unknown (-1). Recovery then
-  (by its code) takes a fresh table as up to date and skips its rebuild, or, after a clean stop with a
-  persisted offset, stops the worker with ConsistencyError ("persisted offset ... is higher
-  than ... highwater (N > -1)"; seen in the benchmark's clean restart).
+  (by its code) takes a fresh table as up to date and skips its rebuild, or, after a clean
+  stop with a persisted offset, stops the worker with ConsistencyError ("persisted offset
+  ... is higher than ... highwater (N > -1)"; seen in the benchmark's clean restart).
 - It takes the offset before the end as the last to recover. In a changelog written in
   transactions that is a commit marker, which no consumer receives, so recovery ended only
   after two idle 5 s timeouts: 10 s of every start.
@@ -73,7 +73,6 @@ class SeekThenResumeRecovery(Recovery):
             self.tables.on_standbys_ready()
         self.app.on_rebalance_end()
         self.log.info("Worker ready")
-
 
     async def _build_highwaters(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
         """Faust's own, with the last offset a read_committed consumer receives."""
