@@ -19,8 +19,8 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -62,13 +62,6 @@ def wait_count(count: Callable[[], float], total: float, timeout_s: float) -> tu
             return first or time.monotonic(), time.monotonic()
         time.sleep(1.0)  # a scrape costs the worker CPU (its /metrics page is ~75 kB): not 5 a second
     raise RuntimeError(f"reached {count():,.0f} of {total:,.0f} in {timeout_s} s")
-
-
-def committed_records(settings: Settings, topic: str) -> Callable[[], float]:
-    """A counter of the records of a topic that a read_committed consumer can see."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed")
-    tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    return lambda: float(sum(consumer.end_offsets(tps).values()))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -162,10 +155,15 @@ class Bench:
             admin.close()
         ceiling = Process(["benchmarks.ceiling", self.settings.topic_prefix], target, OUT / self.run / "ceiling.log",
                           ready_line="Worker ready").start(timeout_s=300)
+        # Forwarded = what a read_committed consumer can see of the output topic.
+        consumer = KafkaConsumer(bootstrap_servers=target.kafka_bootstrap, isolation_level="read_committed")
+        tps = [TopicPartition(out, p) for p in range(target.partitions)]
         try:
-            first, done = wait_count(committed_records(target, out), self.args.backlog, timeout_s=1800)
+            first, done = wait_count(lambda: float(sum(consumer.end_offsets(tps).values())), self.args.backlog,
+                                     timeout_s=1800)
         finally:
             ceiling.stop()
+            consumer.close()
         self.record("faust_ceiling_rate", self.args.backlog / max(done - first, 1e-9), "complaints/s",
                     "Faust worker, exactly_once, agent forwarding each submission unchanged (benchmarks/ceiling.py)")
 
