@@ -7,7 +7,7 @@ outputs and table writes go out in its source partition's transaction (processor
 
 Tables (keys starting with "#" are per-partition bookkeeping, never a complaint_id):
   complaints  complaint_id -> routing, deadline, resolution, escalated stages
-  deadlines   "<partition>/<second>" -> [[complaint_id, stage], ...] due in that second
+  deadlines   "<partition>/<second, 11 digits>/<stage>/<complaint_id>" -> [complaint_id, stage]
   digests     "<province>/<date>" -> parts of that day's digest received so far
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.digest import ICT, PartBuilder, merge
 from processors.eos import (Record, TableWriter, TransactionalSender, Transport, in_partition, iter_partition,
-                            partition_keys)
+                            iter_range, partition_keys)
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process
@@ -45,12 +46,12 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_MARK = "#dead-letter-offset/{topic}/{partition}"
 CURSOR = "#clock-cursor/{partition}"
 DIGEST_MARK = "#digest-date/{partition}"
-MAX_SECONDS_PER_TICK = 3600
+MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of deadlines per tick
 # Faust pauses a partition when this many fetched events wait for the agent, and resumes it
 # when they drain. After a kill -9 and restart with a backlog, a partition was seen paused
 # for good (processing and commits stall); a buffer above any per-partition backlog the
 # worker meets in one fetch cycle avoids the pause/resume path. Memory: events are ~1 kB.
-STREAM_BUFFER = 65536  # after a long outage, catch up an hour of buckets per tick
+STREAM_BUFFER = 65536
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -169,9 +170,8 @@ def build_app(settings: Settings | None = None) -> faust.App:
         immediate, later = clock.schedule(record, stages, now)
         out = [escalation(cid, record, stage, now) for stage in immediate]
         for stage in later:
-            key = clock.bucket(partition, clock.due_at(record, stage))
-            entries = deadlines.get(key) or []
-            out.append(index.set(key, [*entries, [cid, stage.number]], partition))
+            key = clock.due_key(partition, clock.due_at(record, stage), cid, stage.number)
+            out.append(index.set(key, [cid, stage.number], partition))
         return out
 
     async def send_dead_letter(message: Any, letter: bytes, error: str, source_label: str) -> None:
@@ -278,32 +278,29 @@ def build_app(settings: Settings | None = None) -> faust.App:
         return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.submitted)
 
     async def fire_due(partition: int, now: dt.datetime) -> None:
-        """Escalate what fell due in this partition since the last tick: only those buckets."""
+        """Escalate what fell due in this partition since the last tick: only that key range."""
         target = int(now.timestamp())
         with in_partition(partition):
             cursor_key = CURSOR.format(partition=partition)
             cursor = complaints.get(cursor_key)
             if cursor is None:
                 # No cursor saved for this partition (a new one, or a worker killed before its
-                # first save): start at the earliest bucket indexed, or a deadline that passed
-                # while no worker ran would never fire.
-                earliest = clock.earliest_second(partition_keys(deadlines, partition))
+                # first save): start at the earliest deadline indexed (keys are in time order),
+                # or a deadline that passed while no worker ran would never fire.
+                earliest = clock.earliest_second(itertools.islice(partition_keys(deadlines, partition), 1))
                 cursor = target - 1 if earliest is None else min(target - 1, earliest - 1)
             if cursor >= target:
                 return
             last = min(target, cursor + MAX_SECONDS_PER_TICK)
             out: list[Record] = []
-            for second in range(cursor + 1, last + 1):
-                key = f"{partition}/{second}"
-                entries = deadlines.get(key)
-                if not entries:
-                    continue
-                for cid, number in entries:
-                    record = complaints.get(cid)
-                    stage = stage_by_number.get(number)
-                    if stage is not None and clock.should_escalate(record, stage):
-                        out.append(escalation(cid, record, stage, now))
-                        out.append(state.set(cid, record, partition))
+            due = iter_range(deadlines, partition, clock.second_prefix(partition, cursor + 1),
+                             clock.second_prefix(partition, last + 1))
+            for key, (cid, number) in due:
+                record = complaints.get(cid)
+                stage = stage_by_number.get(number)
+                if stage is not None and clock.should_escalate(record, stage):
+                    out.append(escalation(cid, record, stage, now))
+                    out.append(state.set(cid, record, partition))
                 out.append(index.delete(key, partition))
             # The cursor is saved with any escalation, and at least once a minute otherwise:
             # a restart then rescans at most that much (rescanning is harmless, only slower).

@@ -2,8 +2,9 @@
 
 A complaint's state is one JSON record in the worker's `complaints` table (see
 router.table_record). The clock adds `resolved_at` (the earliest resolution) and
-`escalated` (stages already emitted). Deadlines are indexed in a second table by
-(partition, second), so a timer tick reads only the buckets that fell due.
+`escalated` (stages already emitted). Deadlines are indexed in a second table, one key
+per complaint and stage, ordered by (partition, second), so a timer tick reads only the
+key range that fell due.
 """
 
 from __future__ import annotations
@@ -77,17 +78,30 @@ def schedule(record: dict[str, Any], stages: tuple[Stage, ...], now: dt.datetime
     return immediate, later
 
 
-def bucket(partition: int, moment: dt.datetime) -> str:
-    """The deadline index key: one bucket per partition and whole second (rounded up)."""
+SECOND_DIGITS = 11  # zero-padded: the keys' byte order is then time order (until year 5138)
+
+
+def due_second(moment: dt.datetime) -> int:
+    """The whole second a deadline fires in, rounded up: never early."""
     second = int(moment.timestamp())
-    if moment.timestamp() > second:
-        second += 1
-    return f"{partition}/{second}"
+    return second + 1 if moment.timestamp() > second else second
 
 
-def earliest_second(bucket_keys: Iterable[str]) -> int | None:
-    """The earliest second indexed among deadline index keys ("<partition>/<second>")."""
-    seconds = [int(key.rpartition("/")[2]) for key in bucket_keys]
+def second_prefix(partition: int, second: int) -> str:
+    """Where the deadline index keys of one partition and second begin."""
+    return f"{partition}/{second:0{SECOND_DIGITS}d}/"
+
+
+def due_key(partition: int, moment: dt.datetime, complaint_id: str, stage: int) -> str:
+    """The deadline index key of one complaint's stage. One key each, not a list per second:
+    appending to a shared list rewrote it whole, and a burst of complaints recorded in the
+    same second made routing quadratic (153 complaints/s instead of ~1,300 in the bench)."""
+    return f"{second_prefix(partition, due_second(moment))}{stage}/{complaint_id}"
+
+
+def earliest_second(index_keys: Iterable[str]) -> int | None:
+    """The earliest second among deadline index keys ("<partition>/<second>/...")."""
+    seconds = [int(key.split("/")[1]) for key in index_keys]
     return min(seconds, default=None)
 
 

@@ -157,6 +157,22 @@ def iter_partition(table: Any, partition: int) -> Iterator[tuple[str, Any]]:
             yield json.loads(key), json.loads(value)
 
 
+def iter_range(table: Any, partition: int, start: str, end: str) -> list[tuple[str, Any]]:
+    """The (key, value) pairs of one partition of a RocksDB-backed table with start <= key <
+    end, decoded. Keys are compared as Faust stores them (JSON), so start and end must
+    need no JSON escaping (digits, letters, "/")."""
+    db = _partition_db(table, partition)
+    if db is None:
+        return []
+    first, stop = json.dumps(start).encode()[:-1], json.dumps(end).encode()[:-1]  # no closing quote
+    found = []
+    for key, value in db.items(from_key=first):
+        if key >= stop:
+            break
+        found.append((json.loads(key), json.loads(value)))
+    return found
+
+
 class TableWriter:
     """Writes a Faust table's local store and returns the matching changelog record, for
     TransactionalSender to send with the outputs it belongs to."""
