@@ -90,7 +90,7 @@ class Bench:
                                         faust_data_dir=str(OUT / self.run / "ceiling"))
         self.factory = ComplaintFactory(GeneratorConfig(seed=2021, id_prefix=f"B{self.run}", retry_share=0,
                                                         malformed_share=0, early_resolution_share=0,
-                                                        inconsistent_share=0.02))
+                                                        inconsistent_share=0.02, spread_hours=args.spread_hours))
         self.results: dict[str, dict] = {}
         self.worker: Process | None = None
         (OUT / self.run).mkdir(parents=True, exist_ok=True)
@@ -309,7 +309,8 @@ class Bench:
         cores = os.cpu_count()
         head = (f"Benchmark {self.run}: {platform.node()}, {cores} cores, Python {platform.python_version()}, "
                 f"Kafka 4.1 KRaft (1 node), {self.settings.partitions} partitions; "
-                f"payload {getattr(self, 'payload_bytes', float('nan')):,.0f} B/complaint (mean)")
+                f"payload {getattr(self, 'payload_bytes', float('nan')):,.0f} B/complaint (mean), "
+                f"recorded_at spread over {self.args.spread_hours:g} h")
         rows = [head, "", f"{'figure':<28} {'value':>14}  {'unit':<14} {'target':<10} how"]
         for key, r in self.results.items():
             rows.append(f"{key:<28} {r['value']:>14,.2f}  {r['unit']:<14} {r['target']:<10} {r['how']}")
@@ -348,6 +349,8 @@ def main() -> int:
     parser.add_argument("--open", type=int, default=1_000_000)
     parser.add_argument("--steady-seconds", type=int, default=30)
     parser.add_argument("--sink-seconds", type=int, default=120)
+    parser.add_argument("--spread-hours", type=float, default=24.0,
+                        help="recorded_at spread over this many hours before now (0: a burst recorded as published)")
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=STEPS, metavar="STEP",
                         help=f"run only these steps, in this order ({', '.join(STEPS)})")
