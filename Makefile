@@ -13,6 +13,9 @@ export PYTHONUNBUFFERED := 1
 # A KAFKA_BOOTSTRAP or DATABASE_URL already set means an existing cluster or server:
 # the local one is then neither started nor stopped.
 DEMO_COUNT ?= 3000
+# Stream workers `make up` runs: the first on :9101 with .run/faust, worker-N on :910N
+# (9100+N) with .run/faust-N. They share the partitions (README, "Scaling out").
+WORKERS ?= 1
 
 .PHONY: help setup services tools up down run test unit integration bench chaos logs schemas clean distclean
 
@@ -37,11 +40,15 @@ services: setup
 
 up: services
 	@$(LOCAL) start worker -- $(PY) -m processors worker
+	@for n in $$(seq 2 $(WORKERS)); do \
+	  FAUST_DATA_DIR=.run/faust-$$n WORKER_METRICS_PORT=$$((9100 + n)) \
+	    $(LOCAL) start worker-$$n -- $(PY) -m processors worker || exit 1; \
+	done
 	@$(LOCAL) start sink -- $(PY) -m sinks postgres
 
 down:
 	@$(LOCAL) stop sink
-	@$(LOCAL) stop worker
+	@for pid in .run/worker*.pid; do [ -e "$$pid" ] && $(LOCAL) stop "$$(basename "$$pid" .pid)"; done; true
 	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) stop
 	@[ -n "$$DATABASE_URL" ] || $(PG) stop
 

@@ -1,10 +1,13 @@
 """`make chaos`: fault tests against the real stack, as a read_committed consumer sees them.
 
-    python -m benchmarks.chaos [--count 20000]
+    python -m benchmarks.chaos [--count 20000] [--only SCENARIO ...] [--runs 3]
 
 Each scenario sends a load (a share of it already overdue, so it must escalate at once),
-injects a fault mid-load, and counts complaints and escalations lost and duplicated.
-All four counts must be 0 and the worker must still be up; the exit code says whether.
+injects a fault mid-load, and counts complaints and escalations lost and duplicated. The
+scenarios with several workers also shift the digest's schedule clock so that 07:00
+falls mid-scenario, and count each province's digest of the day (exactly one each).
+All counts must be 0 (digests: 63 provinces, once each) and the workers that should be
+running must be up; the exit code says whether.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ from schemas.topics import Topics
 from tests.harness import REPO, Process, create_database, free_port, metric_value
 
 OVERDUE_SHARE = 0.1
+PROVINCES = 63
+DIGEST_AFTER_S = 45  # the shifted digest clock reaches 07:00 this long after a scenario starts
+SINGLE = ["kill_worker", "restart_broker", "stop_postgres", "fuzz"]
+MULTI = ["join_mid_load", "leave_cleanly", "kill_one_of_two", "rolling_restart_of_three",
+         "broker_restart_during_rebalance"]
 
 
 class Chaos:
@@ -71,15 +79,25 @@ class Chaos:
     def worker(self, settings: Settings, name: str) -> Process:
         return Process(["processors", "worker"], settings, self.dir / f"{name}.log", ready_line="Worker ready").start()
 
-    def count(self, scenario: str, settings: Settings, batch: list[dict], worker: Process) -> dict:
+    def count(self, scenario: str, settings: Settings, batch: list[dict], worker: Process | list[Process],
+              digest_date: dt.date | None = None) -> dict:
+        """Read the outputs back until everything expected is there (or 150 s passed)."""
+        workers = worker if isinstance(worker, list) else [worker]
         topics = Topics(settings.topic_prefix)
         ids = {c["complaint_id"] for c in batch}
         overdue = {c["complaint_id"] for c in batch[: int(len(batch) * OVERDUE_SHARE)]}
         deadline = time.monotonic() + 150
+        digests: Counter[str] = Counter()
         while True:
             routed = Counter(r.key.decode() for r in read_committed(topics.routed_outputs(), settings))
             escalated = Counter(r.key.decode() for r in read_committed([topics.escalations], settings))
-            if (ids <= set(routed) and overdue <= set(escalated)) or time.monotonic() > deadline:
+            if digest_date is not None:
+                digests = Counter(r.key.decode() for r in read_committed([topics.digest], settings)
+                                  if json.loads(r.value)["digest_date"] == digest_date.isoformat())
+            done = ids <= set(routed) and overdue <= set(escalated)
+            if digest_date is not None:
+                done = done and len(digests) >= PROVINCES
+            if done or time.monotonic() > deadline:
                 break
             time.sleep(2)
         row = {
@@ -88,8 +106,11 @@ class Chaos:
             "complaints_duplicated": sum(1 for k in ids if routed[k] > 1),
             "escalations_lost": len(overdue - set(escalated)),
             "escalations_duplicated": sum(1 for k in overdue if escalated[k] > 1),
-            "worker_up": worker.alive(),
+            "worker_up": all(w.alive() for w in workers),
         }
+        if digest_date is not None:
+            row["digests_missing"] = PROVINCES - len(digests)
+            row["digests_duplicated"] = sum(1 for n in digests.values() if n > 1)
         log(json.dumps(row))
         self.rows.append(row)
         return row
@@ -191,6 +212,98 @@ class Chaos:
         log(f"fuzz: {letters:,} dead letters; worker read {routed_fuzz:,.0f} events")
         w.stop()
 
+    # -- several workers in one group ----------------------------------------------------------
+    def member(self, s: Settings, name: str) -> Process:
+        """One more worker of the group of `s`, with its own data dir and metrics port."""
+        own = replace(s, faust_data_dir=str(self.dir / s.faust_app_id / name), worker_metrics_port=free_port())
+        return self.worker(own, name)
+
+    @staticmethod
+    def received(workers: list[Process]) -> float:
+        total = 0.0
+        for w in workers:
+            try:
+                total += metric_value(w.metrics(w.settings.worker_metrics_port), "complaints_received_total")
+            except OSError:  # stopped or killed
+                pass
+        return total
+
+    def group_mid_load(self, name: str, scenario: str, start: int, fault) -> None:
+        """`start` workers share the load; `fault(s, workers)` runs once a third is read and
+        returns the workers that must still be up. The digest clock reaches 07:00 ICT
+        DIGEST_AFTER_S after the start, so the day's digests are made mid-scenario."""
+        from processors.digest import ICT
+
+        base = self.settings(name)
+        now = dt.datetime.now(ICT)
+        seven = now.replace(hour=7, minute=0, second=0, microsecond=0)
+        seven += dt.timedelta(days=1) if seven <= now else dt.timedelta()
+        offset = (seven - now).total_seconds() - DIGEST_AFTER_S
+        s = replace(base, digest_clock_offset_s=offset, commit_interval_s=0.5)
+        batch = self.load(name, self.n)
+        workers = [self.member(s, f"{name}-{i}") for i in range(1, start + 1)]
+        sender = threading.Thread(target=self.publish, args=(s, batch))
+        sender.start()
+        deadline = time.monotonic() + 180
+        while self.received(workers) < self.n / 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        survivors = fault(s, workers)
+        sender.join()
+        self.count(scenario, s, batch, survivors, digest_date=seven.date())
+        for w in workers:
+            w.stop()
+
+    def join_mid_load(self) -> None:
+        def fault(s: Settings, workers: list[Process]) -> list[Process]:
+            log("a second worker joins mid-load")
+            workers.append(self.member(s, "join-2"))
+            return workers
+
+        self.group_mid_load("join", "a second worker joins mid-load", 1, fault)
+
+    def leave_cleanly(self) -> None:
+        def fault(s: Settings, workers: list[Process]) -> list[Process]:
+            log("one of two workers leaves cleanly (SIGTERM) mid-load")
+            assert workers[1].stop() == 0, workers[1].tail()
+            return workers[:1]
+
+        self.group_mid_load("leave", "one of two leaves cleanly", 2, fault)
+
+    def kill_one_of_two(self) -> None:
+        def fault(s: Settings, workers: list[Process]) -> list[Process]:
+            log("one of two workers killed with SIGKILL mid-load; not restarted")
+            workers[1].kill()
+            return workers[:1]
+
+        self.group_mid_load("kill2", "kill -9 one of two workers", 2, fault)
+
+    def rolling_restart_of_three(self) -> None:
+        def fault(s: Settings, workers: list[Process]) -> list[Process]:
+            for i, w in enumerate(workers):
+                log(f"rolling restart: worker {i + 1} of 3")
+                assert w.stop() == 0, w.tail()
+                w.start()
+            return workers
+
+        self.group_mid_load("roll", "rolling restart of three workers", 3, fault)
+
+    def broker_restart_during_rebalance(self) -> None:
+        def fault(s: Settings, workers: list[Process]) -> list[Process]:
+            log("a third worker joins; the broker restarts during the rebalance")
+            joining = Process(["processors", "worker"], replace(s, faust_data_dir=str(self.dir / "rebalance-3"),
+                                                                worker_metrics_port=free_port()),
+                              self.dir / "rebalance-3.log", ready_line="Worker ready")
+            thread = threading.Thread(target=joining.start, kwargs={"timeout_s": 180})
+            thread.start()
+            time.sleep(3)  # the join is under way
+            subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=True)
+            subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "start"], check=True)
+            thread.join()
+            workers.append(joining)
+            return workers
+
+        self.group_mid_load("rebal", "broker restart during a rebalance", 2, fault)
+
     def main(self, scenarios: list[str]) -> int:
         try:
             for name in scenarios:
@@ -198,17 +311,20 @@ class Chaos:
         finally:
             for settings in self.made:
                 delete_topics(settings)
-        head = f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8}  worker up"
+        head = (f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8} {'dig miss':>9} "
+                f"{'dig dup':>8}  workers up")
         lines = [f"Chaos {self.run}: {self.n:,} complaints a scenario, {OVERDUE_SHARE:.0%} overdue on arrival",
                  head]
         for r in self.rows:
             lines.append(f"{r['scenario']:<44} {r['complaints_lost']:>6} {r['complaints_duplicated']:>6} "
-                         f"{r['escalations_lost']:>9} {r['escalations_duplicated']:>8}  {r['worker_up']}")
+                         f"{r['escalations_lost']:>9} {r['escalations_duplicated']:>8} "
+                         f"{r.get('digests_missing', '-'):>9} {r.get('digests_duplicated', '-'):>8}  {r['worker_up']}")
         text = "\n".join(lines)
         print(text)
         (OUT / f"chaos-{self.run}.json").write_text(json.dumps({"rows": self.rows, "table": text}, indent=2))
         ok = all(r["complaints_lost"] == r["complaints_duplicated"] == r["escalations_lost"]
-                 == r["escalations_duplicated"] == 0 and r["worker_up"] for r in self.rows)
+                 == r["escalations_duplicated"] == r.get("digests_missing", 0) == r.get("digests_duplicated", 0) == 0
+                 and r["worker_up"] for r in self.rows)
         return 0 if ok else 1
 
 
@@ -216,9 +332,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--only", nargs="*", choices=["kill_worker", "restart_broker", "stop_postgres", "fuzz"])
+    parser.add_argument("--only", nargs="*", choices=SINGLE + MULTI)
+    parser.add_argument("--runs", type=int, default=1, help="repeat the scenarios; any failing run fails")
     args = parser.parse_args()
-    return Chaos(args.count).main(args.only or ["kill_worker", "restart_broker", "stop_postgres", "fuzz"])
+    codes = [Chaos(args.count).main(args.only or SINGLE + MULTI) for _ in range(args.runs)]
+    return max(codes)
 
 
 if __name__ == "__main__":

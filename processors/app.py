@@ -32,7 +32,7 @@ from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.digest import ICT, PartBuilder, merge
 from processors.eos import (Record, TableWriter, TransactionalSender, Transport, in_partition, iter_partition,
-                            iter_range, partition_keys)
+                            iter_range, partition_keys, timer_gate)
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process
@@ -47,11 +47,6 @@ DEAD_LETTER_MARK = "#dead-letter-offset/{topic}/{partition}"
 CURSOR = "#clock-cursor/{partition}"
 DIGEST_MARK = "#digest-date/{partition}"
 MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of deadlines per tick
-# Faust pauses a partition when this many fetched events wait for the agent, and resumes it
-# when they drain. After a kill -9 and restart with a backlog, a partition was seen paused
-# for good (processing and commits stall); a buffer above any per-partition backlog the
-# worker meets in one fetch cycle avoids the pause/resume path. Memory: events are ~1 kB.
-STREAM_BUFFER = 65536
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -139,6 +134,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     stage_by_number = {s.number: s for s in stages}
     app = faust_app(settings)
     sender = TransactionalSender(app)
+    gate = timer_gate(app)
     registry = DelegationRegistry()
     follower = RegistryFollower(settings.kafka_bootstrap, topics.delegations, registry)
     app.service(follower)
@@ -177,7 +173,8 @@ def build_app(settings: Settings | None = None) -> faust.App:
     async def send_dead_letter(message: Any, letter: bytes, error: str, source_label: str) -> None:
         """Exactly once: the partition's last dead-lettered offset is committed with the letter."""
         mark = DEAD_LETTER_MARK.format(topic=source_label, partition=message.partition)
-        if (complaints.get(mark) or -1) >= message.offset:
+        last = complaints.get(mark)
+        if last is not None and last >= message.offset:  # offset 0 is an offset
             return
         await sender.send_atomically(message.tp, [state.set(mark, message.offset, message.partition),
                                                   Record(topics.dead_letter, message.key, letter)])
@@ -320,10 +317,12 @@ def build_app(settings: Settings | None = None) -> faust.App:
         now = utcnow()
         partitions = active_partitions()
         for partition in partitions:
-            try:
+            # A rebalance waits for the gate, then commits; a partition is fired only while
+            # no rebalance is under way and this worker still owns it.
+            async with gate:
+                if not ready() or partition not in active_partitions():
+                    return
                 await fire_due(partition, now)
-            except Exception:  # a rebalance mid-tick; the next tick resumes from the cursor
-                log.exception("SLA clock tick failed for partition %s", partition)
         try:
             await track_open(partitions)
             if now.timestamp() - exported[0] >= 5:
@@ -388,7 +387,9 @@ def build_app(settings: Settings | None = None) -> faust.App:
         now = utcnow()
         due = digest_due(now)
         for partition in active_partitions():
-            try:
+            async with gate:  # as in sla_clock
+                if not ready() or partition not in active_partitions():
+                    return
                 with in_partition(partition):
                     mark = DIGEST_MARK.format(partition=partition)
                     last = complaints.get(mark)
@@ -400,8 +401,6 @@ def build_app(settings: Settings | None = None) -> faust.App:
                     await sender.commit_now(tp)
                 elif last < due.isoformat():
                     await send_digest_parts(partition, due, now)
-            except Exception:
-                log.exception("digest run failed for partition %s", partition)
 
     @app.agent(digest_parts)
     async def assemble_digests(stream: faust.StreamT) -> None:

@@ -69,10 +69,12 @@ async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition],
                                  window: int = 1024) -> dict[TopicPartition, int]:
     """The offset of the last record a read_committed consumer receives from each partition
     (NO_RECORD when none): read back from the end, a window at a time."""
+    tps = list(tps)
+    if not tps:
+        return {}
     consumer = committed_reader(bootstrap)
     try:
         await consumer.start()
-        tps = list(tps)
         end = await consumer.end_offsets(tps)  # read_committed: the last stable offset
         last = dict.fromkeys(tps, NO_RECORD)
         todo = [tp for tp in tps if end[tp] > 0]
@@ -127,6 +129,16 @@ async def _rebuild(bootstrap: str, dbs: Mapping[TopicPartition, Any], offset_key
         if offset != NO_RECORD:
             dbs[tp].put(offset_key, str(offset).encode())
     return applied
+
+
+def discard_partition(store: Any, partition: int) -> None:
+    """Closes and deletes one partition's database of a Faust RocksDB store; the store opens
+    an empty one when the partition is next read or recovered."""
+    db = store._dbs.pop(partition, None)
+    if db is not None:
+        db.close()
+    store._key_index.clear()  # a cache of key -> partition; some keys are gone
+    shutil.rmtree(store.partition_path(partition), ignore_errors=True)
 
 
 def local_partitions(store: Any, partitions: int) -> list[int]:

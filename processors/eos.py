@@ -1,7 +1,7 @@
 """Exactly-once output: every record an event causes, committed with that event's offset.
 
-Two faults of faust-streaming 0.15's exactly_once mode, found in its source, and how this
-module works around them.
+Faults of faust-streaming 0.15's exactly_once mode, found in its source, and how this
+module works around them (docs/exactly-once.md has the whole design).
 
 1. Outputs go to the wrong transaction. Faust commits a source partition's offsets in the
    transaction "{app_id}-{group}-{partition}" of that *source* partition
@@ -22,6 +22,9 @@ takes for that transaction (Producer._trn_locks), so a commit falls before or af
 of them. The local store is written directly (Table.data), without Faust's own changelog
 send. On top of that, processors/worker.py rebuilds local RocksDB state from the
 changelogs after an unclean stop, because RocksDB writes are not transactional.
+
+3. Rebalances left transactions open and recorded changelog offsets that never committed:
+   DrainingConsumer and TransactionalProducer below.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -40,6 +44,10 @@ from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
+# The broker aborts a transaction left open this long and fences its producer (aiokafka's
+# default is 60 s). Commits come every COMMIT_INTERVAL_S; this is only a margin.
+TRANSACTION_TIMEOUT_MS = 300_000
+
 
 @dataclass(frozen=True)
 class Record:
@@ -47,7 +55,9 @@ class Record:
     key: bytes | None
     value: bytes | None
     partition: int | None = None
-    on_delivered: Callable[[Any], None] | None = None  # called with the delivery future
+    # A table's store, for a changelog record: once its transaction commits, the store
+    # records the record's offset as the changelog position it holds.
+    store: Any = None
 
 
 class TransactionalSender:
@@ -67,52 +77,175 @@ class TransactionalSender:
         producer = self.app.producer
         tid = self.transactional_id(source)
         if tid is None:  # at-least-once mode: plain sends
-            futures = [await producer.send(r.topic, r.key, r.value, partition=r.partition, timestamp=None,
-                                           headers=None) for r in records]
-        else:
-            async with producer._trn_locks[tid]:
-                transaction = producer._transaction_producers[tid]
-                futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition)
-                           for r in records]
-        for record, future in zip(records, futures):
-            if record.on_delivered is not None:
-                future.add_done_callback(record.on_delivered)
-        return futures
-
+            return [await producer.send(r.topic, r.key, r.value, partition=r.partition, timestamp=None,
+                                        headers=None) for r in records]
+        return await producer.send_in_transaction(tid, records)
 
     async def commit_now(self, source: TP) -> None:
-        """Commit the source partition's open transaction and open the next one, so what a
-        timer sent becomes visible without waiting for a consumed offset to commit."""
+        """Commit the source partition's transaction with the offsets of the events it has
+        handled so far, and open the next one, so what a timer sent becomes visible now."""
         tid = self.transactional_id(source)
         if tid is None:
             return
-        producer = self.app.producer
-        async with producer._trn_locks[tid]:
-            transaction = producer._transaction_producers[tid]
-            await transaction.commit_transaction()
-            await transaction.begin_transaction()
+        consumer = self.app.consumer
+        mine = {tp for tp in consumer.assignment() if self.transactional_id(tp) == tid}
+        # Faust's own commit sends the offsets and ends the transaction (through
+        # TransactionalProducer below); with nothing acked it commits nothing, or another
+        # commit was under way: then end this transaction without offsets.
+        if not await consumer.commit(mine):
+            await self.app.producer.commit_one(tid, None, self.app.conf.id, start_new_transaction=True)
 
 
-class ConcurrentCommitProducer(aiokafka_driver.Producer):
-    """Faust's producer, committing the source partitions' transactions at the same time.
+class CommitFailed(Exception):
+    """A transaction could not be committed: what this worker wrote to its local tables for
+    that partition is not what the changelog holds (fenced by a newer owner, or the broker
+    refused). The worker stops; its next start rebuilds the tables (processors/worker.py)."""
 
-    Faust commits them one after the other, each in three round trips to the coordinator
-    (offsets, AddOffsetsToTxn, EndTxn) under that partition's lock, which the agent needs to
-    send the next event's outputs: under load one commit round took 0.7 s ("Timer commit is
-    overlapping") and the agent waited on it. The transactions are independent (one
-    producer each), so their commits overlap here, each still under its own lock."""
+
+class TransactionalProducer(aiokafka_driver.Producer):
+    """Faust's producer, with three changes to its transactions.
+
+    - Commits overlap. Faust commits the source partitions' transactions one after the
+      other, each in three round trips to the coordinator (offsets, AddOffsetsToTxn, EndTxn)
+      under that partition's lock, which the agent needs to send the next event's outputs:
+      under load one commit round took 0.7 s. The transactions are independent (one producer
+      each), so their commits run at once, each still under its own lock.
+    - A changelog offset is recorded only once its transaction has committed. The records
+      sent in a transaction and their stores are kept per transactional id; after the commit
+      each store records the highest offset it got. A transaction that is aborted or fenced
+      records nothing, so a recorded offset never runs ahead of the read_committed end
+      (faust-streaming recorded every delivered offset: after a rebalance aborted the
+      transaction, recovery failed with "persisted offset ... is higher than ... highwater").
+    - A longer transaction timeout (TRANSACTION_TIMEOUT_MS), as a margin: the broker aborts
+      a transaction left open past it and fences its producer.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._changelog_sends: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        extra = dict(super()._settings_extra())
+        if self.app.in_transaction:
+            extra["transaction_timeout_ms"] = TRANSACTION_TIMEOUT_MS
+        return extra
+
+    async def send_in_transaction(self, tid: str, records: Sequence[Record]) -> list[Any]:
+        async with self._trn_locks[tid]:
+            transaction = self._transaction_producers[tid]
+            futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition) for r in records]
+            self._changelog_sends[tid].extend((r.store, f) for r, f in zip(records, futures) if r.store is not None)
+        return futures
 
     async def commit_transactions(self, tid_to_offset_map: Any, group_id: str,
                                   start_new_transaction: bool = True) -> None:
-        commit_one = super().commit_transactions
-        await asyncio.gather(*(commit_one({tid: offsets}, group_id, start_new_transaction)
+        await asyncio.gather(*(self.commit_one(tid, offsets, group_id, start_new_transaction)
                                for tid, offsets in tid_to_offset_map.items()))
+
+    async def commit_one(self, tid: str, offsets: Mapping[TP, int] | None, group_id: str,
+                         start_new_transaction: bool) -> bool:
+        """Commit one transaction (with consumer offsets, if any); False when there is none
+        open for `tid` (its partition was revoked)."""
+        lock = self._trn_locks.get(tid)
+        if lock is None:
+            return False
+        async with lock:
+            transaction = self._transaction_producers.get(tid)
+            if transaction is None:
+                return False
+            sends, self._changelog_sends[tid] = self._changelog_sends[tid], []
+            try:
+                if not transaction._txn_manager.is_in_transaction():
+                    if not offsets:
+                        return False
+                    await transaction.begin_transaction()
+                if offsets:
+                    await transaction.send_offsets_to_transaction(offsets, group_id)
+                await transaction.commit_transaction()
+            except Exception as exc:
+                raise CommitFailed(f"transaction {tid} did not commit: {exc!r}") from exc
+            record_changelog_positions(sends)
+            if start_new_transaction:
+                await transaction.begin_transaction()
+            return True
+
+    async def stop_transactions(self) -> None:
+        """Stop every transactional producer (all committed by then); Faust starts one for
+        each partition assigned next. Faust stops only the producers of partitions revoked
+        outright; one whose partition became a standby here stayed, was fenced by the new
+        owner, and failed the first send after the partition came back ("Can't send
+        messages while not in transaction")."""
+        for tid in list(self._transaction_producers):
+            async with self._trn_locks[tid]:
+                producer = self._transaction_producers.pop(tid, None)
+                self._changelog_sends.pop(tid, None)
+            if producer is not None:
+                await producer.stop()
+
+    async def commit_open_transactions(self) -> None:
+        """End every transaction still open (what timers sent; empty ones commit locally)."""
+        tids = [tid for tid, t in list(self._transaction_producers.items()) if t._txn_manager.is_in_transaction()]
+        await asyncio.gather(*(self.commit_one(tid, None, self.app.conf.id, start_new_transaction=False)
+                               for tid in tids))
+
+
+def record_changelog_positions(sends: Sequence[tuple[Any, Any]]) -> None:
+    """After a commit: each store records the highest changelog offset it was sent."""
+    highest: dict[tuple[int, TP], tuple[Any, int]] = {}
+    for store, future in sends:
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            continue  # cannot happen after a commit (it flushes first); recording less is safe
+        meta = future.result()
+        tp = TP(meta.topic, meta.partition)
+        known = highest.get((id(store), tp))
+        if known is None or meta.offset > known[1]:
+            highest[(id(store), tp)] = (store, meta.offset)
+    for (_, tp), (store, offset) in highest.items():
+        store.set_persisted_offset(tp, offset)
+
+
+class DrainingConsumer(aiokafka_driver.Consumer):
+    """Faust's consumer, finishing its transactions before partitions are revoked.
+
+    aiokafka rebalances eagerly: every partition is revoked, even those the worker keeps.
+    Faust drops its record of acknowledged events of revoked partitions first and only then
+    commits, so nothing was committed: the transactions stayed open into the next
+    assignment ("Invalid state transition IN_TRANSACTION -> IN_TRANSACTION"), were aborted
+    by the partition's new owner or timed out, and the worker crashed. Here, before Faust's
+    own handler runs: stop handing out events, let the timers finish (the gate they hold),
+    wait for the events under way, commit their offsets and end every open transaction,
+    then stop the transactional producers (Faust starts those of the next assignment).
+    A transaction that cannot commit stops the worker (CommitFailed)."""
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        app = self.app
+        if revoked and app.in_transaction and not self.should_stop:
+            self.stop_flow()
+            app.flow_control.suspend()
+            app.flow_control.clear()
+            async with timer_gate(app):
+                await self.wait_empty()  # waits for the events under way, commits their offsets
+                # That commit is skipped when another is under way: wait for it, commit again.
+                await self.maybe_wait_for_commit_to_finish()
+                await self.force_commit(start_new_transaction=False)
+                await app.producer.commit_open_transactions()
+                await app.producer.stop_transactions()
+        await super().on_partitions_revoked(revoked)
+
+
+def timer_gate(app: faust.App) -> asyncio.Lock:
+    """The lock a timer holds while it sends, so that a rebalance waits for it."""
+    gate = getattr(app, "_timer_gate", None)
+    if gate is None:
+        gate = app._timer_gate = asyncio.Lock()
+    return gate
 
 
 class Transport(aiokafka_driver.Transport):
-    """The aiokafka transport with the producer above (installed by processors.app)."""
+    """The aiokafka transport with the producer and consumer above (installed by processors.app)."""
 
-    Producer = ConcurrentCommitProducer
+    Producer = TransactionalProducer
+    Consumer = DrainingConsumer
 
 
 class _StandInEvent:
@@ -192,21 +325,5 @@ class TableWriter:
         # Untyped Faust tables use the JSON codec for both keys and values.
         encoded = None if value is None else json.dumps(value, separators=(",", ":")).encode()
         return Record(self.table.changelog_topic.get_topic_name(), json.dumps(key).encode(), encoded, partition,
-                      on_delivered=self.persisted)
+                      store=self.table.data)
 
-    def persisted(self, future: Any) -> None:
-        """Delivery callback: marks the changelog offset the local store now holds, which
-        processors.recovery.Tables writes to RocksDB at the next commit, so a clean restart
-        reads only what is newer.
-
-        Faust marks it the same way for its own changelog sends, but flushes only marks keyed
-        by the committed *source* partitions while they are keyed by *changelog* partition:
-        none was ever written, and every restart re-read the whole changelog (measured: 4 1/2
-        minutes with 1,000,000 complaints after a clean stop). A mark may run ahead of the
-        commit; that is safe here: the local tables are trusted only after a clean stop,
-        when every transaction has committed, and are rebuilt after any other
-        (processors/worker.py)."""
-        if future.cancelled() or future.exception() is not None:
-            return
-        meta = future.result()
-        self.table.app.tables.persist_offset_on_commit(self.table.data, TP(meta.topic, meta.partition), meta.offset)

@@ -40,7 +40,7 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from processors.changelogs import last_committed_offsets
+from processors.changelogs import NO_RECORD, discard_partition, last_committed_offsets
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -74,6 +74,25 @@ class SeekThenResumeRecovery(Recovery):
         self.app.on_rebalance_end()
         self.log.info("Worker ready")
 
+    async def _build_offsets(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
+        """Faust's own, after discarding any local table partition that records a changelog
+        position past the changelog's committed end: it holds writes that never committed
+        (or the topic was recreated). Faust would stop the worker with ConsistencyError; the
+        partition is rebuilt from the changelog instead."""
+        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
+        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps]) \
+            if tps else {}
+        for tp in tps:
+            recorded, end = destination.get(tp), last.get(TopicPartition(tp.topic, tp.partition), NO_RECORD)
+            if recorded is not None and recorded > end:
+                table = self.tp_to_table[tp]
+                self.log.warning("Discarding local table %s partition %s: it records changelog offset %s, past the "
+                                 "committed end %s; rebuilding it from the changelog", table.name, tp.partition,
+                                 recorded, end)
+                discard_partition(table.data, tp.partition)
+                destination[tp] = -1
+        await super()._build_offsets(consumer, tps, destination, title)
+
     async def _build_highwaters(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
         """Faust's own, with the last offset a read_committed consumer receives."""
         bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
@@ -86,26 +105,14 @@ class SeekThenResumeRecovery(Recovery):
 
 
 class Tables(TableManager):
-    """Faust's table manager, with the recovery above (app setting TableManager), writing
-    the changelog offsets marked by processors.eos.TableWriter once per commit."""
+    """Faust's table manager, with the recovery above (app setting TableManager).
 
-    def flush_persisted_offsets(self) -> None:
-        pending, self._pending_persisted_offsets = self._pending_persisted_offsets, {}
-        for tp, (store, offset) in pending.items():
-            store.set_persisted_offset(tp, offset)
+    Changelog offsets are recorded by processors.eos.TransactionalProducer once their
+    transaction commits; Faust's own marks (never made: the tables are written around its
+    changelog sends) are not flushed here."""
 
     def on_commit(self, offsets: Any) -> None:
-        # Every mark, not only those of the committed source partitions (Faust's own
-        # looks them up by source partition; the marks are keyed by changelog partition).
-        self.flush_persisted_offsets()
-
-    def on_partitions_revoked(self, revoked: Set[TP]) -> None:
-        self.flush_persisted_offsets()  # before Faust closes the revoked databases
-        super().on_partitions_revoked(revoked)
-
-    async def on_stop(self) -> None:
-        self.flush_persisted_offsets()  # what was sent after the last commit's flush
-        await super().on_stop()
+        pass
 
     @property
     def recovery(self) -> Recovery:

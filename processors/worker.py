@@ -17,10 +17,12 @@ from typing import Any
 import faust
 import mode.loop
 from faust.worker import Worker
+from kafka.admin import KafkaAdminClient
 
-from processors import metrics
+from processors import metrics, startup
 from processors.app import build_app
 from processors.changelogs import rebuild_tables
+from processors.startup import CannotStart
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,23 +69,52 @@ class DiagnosticWorker(Worker):
         dump_state(self.app)
 
 
+def changelog_topics(app: faust.App) -> list[str]:
+    return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+
+
+def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
+    """The checks of processors/startup.py, and a rebuild of the local tables when they
+    cannot be trusted: after an unclean stop, or when they belong to another cluster or to
+    changelogs that were deleted since. Raises CannotStart."""
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line below says it all
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
+                                 request_timeout_ms=10_000)
+    except Exception as exc:
+        raise CannotStart(f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc.__class__.__name__}); "
+                          f"is it running? (make up)") from exc
+    try:
+        startup.check_partitions(admin, settings)
+        identity = startup.cluster_identity(admin, changelog_topics(app))
+    finally:
+        admin.close()
+    why = "the previous run did not stop cleanly" if stopped_uncleanly(tabledir) else None
+    why = why or startup.untrusted_because(tabledir, identity)
+    if why is None:
+        return
+    print(f"worker: rebuilding the local tables from the changelogs ({tabledir}): {why}", file=sys.stderr, flush=True)
+    try:
+        rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+    except Exception as exc:  # the next start rebuilds again: nothing is trusted until one completes
+        raise CannotStart(f"cannot rebuild the tables from Kafka at {settings.kafka_bootstrap}: {exc!r}") from exc
+    startup.remember_identity(tabledir, identity)
+    print(f"worker: rebuilt {rebuilt.partitions} table partitions from {rebuilt.records:,} changelog records "
+          f"in {rebuilt.seconds:.1f} s", file=sys.stderr, flush=True)
+
+
 def run(loglevel: str = "info") -> int:
     settings = Settings.from_env()
     mode.loop.use(settings.faust_loop)  # before anything creates a loop
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
-    app = build_app(settings)
-    tabledir = Path(app.conf.tabledir)
-    if stopped_uncleanly(tabledir):
-        print(f"worker: previous run did not stop cleanly; rebuilding tables from changelogs ({tabledir})",
-              file=sys.stderr, flush=True)
-        try:
-            rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
-        except Exception as exc:  # the next start rebuilds again: nothing is trusted until one completes
-            print(f"worker: cannot rebuild the tables from Kafka at {settings.kafka_bootstrap}: {exc!r}",
-                  file=sys.stderr, flush=True)
-            return 1
-        print(f"worker: rebuilt {rebuilt.partitions} table partitions from {rebuilt.records:,} changelog records "
-              f"in {rebuilt.seconds:.1f} s", file=sys.stderr, flush=True)
+    try:
+        startup.check_libraries()
+        app = build_app(settings)
+        tabledir = Path(app.conf.tabledir)
+        prepare(app, settings, tabledir)
+    except CannotStart as exc:
+        print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
     worker = DiagnosticWorker(app, loglevel=loglevel, quiet=True, override_logging=True)
     code = 1
@@ -94,4 +125,20 @@ def run(loglevel: str = "info") -> int:
     if code == 0:
         tabledir.mkdir(parents=True, exist_ok=True)
         (tabledir / CLEAN_MARKER).touch()
+        remember_identity_after_stop(app, settings, tabledir)
     return code
+
+
+def remember_identity_after_stop(app: faust.App, settings: Settings, tabledir: Path) -> None:
+    """The changelogs exist once the worker has run: record their ids with the clean stop."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
+                                 request_timeout_ms=10_000)
+        try:
+            startup.remember_identity(tabledir, startup.cluster_identity(admin, changelog_topics(app)))
+        finally:
+            admin.close()
+    except Exception as exc:  # the next start then rebuilds: safe, only slower
+        (tabledir / CLEAN_MARKER).unlink(missing_ok=True)
+        print(f"worker: could not record the changelogs' identity ({exc!r}); the next start rebuilds",
+              file=sys.stderr, flush=True)

@@ -1,0 +1,120 @@
+"""What the worker checks before it starts, so that it fails at start with a reason, not at
+the first rebalance or crash.
+
+- The faust-streaming and aiokafka internals that processors/eos.py, recovery.py and
+  changelogs.py rely on are where those modules expect them (an upgrade that moves one
+  fails here).
+- The input topics have the partition count the worker is configured with: re-keying and
+  the tables' partitions are computed from it (a mismatch re-published records for ever).
+- The local tables belong to this cluster and these changelog topics: after the broker's
+  data was wiped, or a changelog was deleted and created again, the offsets they record
+  mean nothing, and they are rebuilt from the changelogs (processors/worker.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiokafka
+import faust
+from aiokafka.producer.transaction_manager import TransactionManager as AIOTransactionManager
+from faust.stores.rocksdb import Store as RocksDBStore
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from kafka.admin import KafkaAdminClient
+
+from schemas.settings import Settings
+from schemas.topics import Topics
+
+SUPPORTED = {"faust-streaming": ("0.15.",), "aiokafka": ("0.14.",)}
+IDENTITY_FILE = ".identity.json"
+
+# (class, names): every name the workarounds read, call or override on it.
+RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
+    (faust_consumer.Consumer, ("_acked", "_committed_offset", "_read_offset", "_gap", "_paused_partitions",
+                               "wait_empty", "maybe_wait_for_commit_to_finish", "force_commit", "commit",
+                               "stop_flow", "resume_flow", "perform_seek", "resume_partitions",
+                               "_is_changelog_tp", "on_partitions_revoked", "assignment", "highwater")),
+    (aiokafka_driver.Consumer, ("on_partitions_revoked",)),
+    (aiokafka_driver.Producer, ("_trn_locks", "_transaction_producers", "_settings_extra", "commit_transactions",
+                                "__post_init__")),
+    (aiokafka_driver.Transport, ("Producer", "Consumer")),
+    (AIOTransactionManager, ("is_in_transaction", "state", "_txn_partitions", "_pending_txn_partitions",
+                             "_pending_txn_offsets", "_pid_and_epoch")),
+    (Recovery, ("on_recovery_completed", "_build_highwaters", "_build_offsets", "_highwater_logtable",
+                "_set_recovery_ended", "actives_for_table", "standbys_for_table", "tp_to_table", "_wait",
+                "completed", "in_recovery", "_is_changelog_tp")),
+    (TableManager, ("_recovery", "on_commit", "recovery")),
+    (RocksDBStore, ("_dbs", "_key_index", "offset_key", "partition_path", "set_persisted_offset",
+                    "rocksdb_options")),
+]
+
+
+class CannotStart(Exception):
+    """The worker must not start; the message says why and what to do."""
+
+
+def _has(cls: type, name: str) -> bool:
+    if hasattr(cls, name):
+        return True
+    if any(name in getattr(k, "__annotations__", {}) for k in cls.__mro__):
+        return True
+    init = getattr(cls, "__init__", None)  # attributes set only in __init__, unannotated
+    code = getattr(init, "__code__", None)
+    return code is not None and name in code.co_names
+
+
+def check_libraries() -> None:
+    versions = {"faust-streaming": faust.__version__, "aiokafka": aiokafka.__version__}
+    for package, version in versions.items():
+        if not version.startswith(SUPPORTED[package]):
+            raise CannotStart(f"{package} {version} is installed; the exactly-once workarounds were written for "
+                              f"{'/'.join(p + 'x' for p in SUPPORTED[package])} (see docs/exactly-once.md)")
+    missing = [f"{cls.__module__}.{cls.__qualname__}.{name}" for cls, names in RELIED_ON for name in names
+               if not _has(cls, name)]
+    if missing:
+        raise CannotStart(f"faust-streaming {faust.__version__} / aiokafka {aiokafka.__version__} lack what the "
+                          f"exactly-once workarounds rely on: {', '.join(missing)} (see docs/exactly-once.md)")
+
+
+def check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
+    topics = Topics(settings.topic_prefix)
+    inputs = [topics.submitted, topics.resolved]
+    counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(inputs)}
+    wrong = {name: n for name, n in counts.items() if n != settings.partitions}
+    if wrong:
+        found = ", ".join(f"{name} has {n}" for name, n in wrong.items())
+        raise CannotStart(f"TOPIC_PARTITIONS is {settings.partitions} but {found}: set TOPIC_PARTITIONS to the "
+                          f"topics' partition count")
+
+
+def cluster_identity(admin: KafkaAdminClient, changelogs: Iterable[str]) -> dict[str, Any]:
+    """The cluster id and the topic id of every changelog that exists."""
+    described = admin.describe_topics(sorted(changelogs))
+    return {"cluster_id": admin.describe_cluster()["cluster_id"],
+            "topics": {t["name"]: str(t["topic_id"]) for t in described if t.get("error_code", 0) == 0}}
+
+
+def untrusted_because(tabledir: Path, identity: dict[str, Any]) -> str | None:
+    """Why the local tables under `tabledir` cannot be trusted against `identity`, or None."""
+    path = tabledir / IDENTITY_FILE
+    if not path.exists():
+        return None
+    known = json.loads(path.read_text())
+    if known.get("cluster_id") != identity["cluster_id"]:
+        return f"they were built from Kafka cluster {known.get('cluster_id')}, this is {identity['cluster_id']}"
+    for topic, topic_id in known.get("topics", {}).items():
+        now = identity["topics"].get(topic)
+        if now != topic_id:
+            return f"changelog {topic} was {'deleted' if now is None else 'deleted and created again'} since"
+    return None
+
+
+def remember_identity(tabledir: Path, identity: dict[str, Any]) -> None:
+    tabledir.mkdir(parents=True, exist_ok=True)
+    (tabledir / IDENTITY_FILE).write_text(json.dumps(identity, indent=1))
