@@ -41,8 +41,9 @@ MULTI = ["join_mid_load", "leave_cleanly", "kill_one_of_two", "rolling_restart_o
 
 
 class Chaos:
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, keep: bool = False) -> None:
         self.n = count
+        self.keep = keep
         self.run = uuid.uuid4().hex[:8]
         self.dir = OUT / f"chaos-{self.run}"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +310,7 @@ class Chaos:
             for name in scenarios:
                 getattr(self, name)()
         finally:
-            for settings in self.made:
+            for settings in self.made if not self.keep else ():
                 delete_topics(settings)
         head = (f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8} {'dig miss':>9} "
                 f"{'dig dup':>8}  workers up")
@@ -334,8 +335,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--only", nargs="*", choices=SINGLE + MULTI)
     parser.add_argument("--runs", type=int, default=1, help="repeat the scenarios; any failing run fails")
+    parser.add_argument("--keep", action="store_true", help="keep the scenarios' topics, to look into a failure")
     args = parser.parse_args()
-    codes = [Chaos(args.count).main(args.only or SINGLE + MULTI) for _ in range(args.runs)]
+    codes = [Chaos(args.count, args.keep).main(args.only or SINGLE + MULTI) for _ in range(args.runs)]
     return max(codes)
 
 

@@ -62,7 +62,7 @@ class SeekThenResumeRecovery(Recovery):
             return
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
-            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+            await self._wait(seek_to_committed(consumer), timeout=self.app.conf.broker_request_timeout)
         consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
         self.completed.set()
         self.app.flow_control.resume()
@@ -102,6 +102,23 @@ class SeekThenResumeRecovery(Recovery):
                       self._highwater_logtable(highwaters, title=title))
         destination.clear()
         destination.update(highwaters)
+
+
+async def seek_to_committed(consumer: Any) -> None:
+    """Faust's Consumer.perform_seek, also for stream partitions with no committed offset
+    (or 0), which it left where the fetcher was: aiokafka's seek_to_committed seeks only to
+    an offset above 0. Records fetched before a rebalance and dropped from the agents'
+    buffers by it were then never read again, and the first commit after them skipped
+    them (seen: a digest part, on an internal topic with no commit yet). Those partitions
+    start from the beginning, as the consumer's auto_offset_reset says for a new group."""
+    committed = await consumer.seek_to_committed()
+    for tp, offset in committed.items():
+        if not offset and not consumer._is_changelog_tp(tp):
+            await consumer.seek(tp, 0)  # below the log start: auto_offset_reset (earliest)
+    consumer._read_offset.update({tp: offset if offset is not None and offset >= 0 else None
+                                  for tp, offset in committed.items()})
+    consumer._committed_offset.update({tp: offset or None for tp, offset in committed.items()
+                                       if offset is not None})
 
 
 class Tables(TableManager):
