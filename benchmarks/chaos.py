@@ -296,7 +296,10 @@ class Chaos:
                               self.dir / "rebalance-3.log", ready_line="Worker ready")
             thread = threading.Thread(target=joining.start, kwargs={"timeout_s": 180})
             thread.start()
-            time.sleep(3)  # the join is under way
+            deadline = time.monotonic() + 60  # the join is under way: its members rebalance
+            while time.monotonic() < deadline and not (joining.log.exists()
+                                                       and "Joined group" in joining.log.read_text(errors="replace")):
+                time.sleep(0.05)
             subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], check=True)
             subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "start"], check=True)
             thread.join()

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
 import time
@@ -29,8 +30,13 @@ from typing import Any
 
 import rocksdict
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
 
 NO_RECORD = -1
+# Table recovery waits this long for a restarting broker (within Faust's 90 s request timeout).
+RECOVERY_RETRY_S = 75.0
 STALL_S = 60.0
 
 
@@ -65,13 +71,27 @@ async def _read_until(consumer: AIOKafkaConsumer, end: Mapping[TopicPartition, i
             raise TimeoutError(f"no progress for {STALL_S:.0f} s towards the end of {stuck} (position, end)")
 
 
-async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition],
-                                 window: int = 1024) -> dict[TopicPartition, int]:
+async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition], window: int = 1024,
+                                 retry_for_s: float = 0.0) -> dict[TopicPartition, int]:
     """The offset of the last record a read_committed consumer receives from each partition
-    (NO_RECORD when none): read back from the end, a window at a time."""
+    (NO_RECORD when none): read back from the end, a window at a time. While the broker
+    cannot be reached (a restart), tried again for up to retry_for_s."""
     tps = list(tps)
     if not tps:
         return {}
+    give_up = time.monotonic() + retry_for_s
+    while True:
+        try:
+            return await _last_committed_offsets(bootstrap, tps, window)
+        except KafkaError as exc:
+            if time.monotonic() > give_up:
+                raise
+            log.warning("changelog ends not read (%r); trying again", exc)
+            await asyncio.sleep(1.0)
+
+
+async def _last_committed_offsets(bootstrap: str, tps: list[TopicPartition],
+                                  window: int) -> dict[TopicPartition, int]:
     consumer = committed_reader(bootstrap)
     try:
         await consumer.start()

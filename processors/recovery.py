@@ -40,7 +40,7 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from processors.changelogs import NO_RECORD, discard_partition, last_committed_offsets
+from processors.changelogs import NO_RECORD, RECOVERY_RETRY_S, discard_partition, last_committed_offsets
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -80,8 +80,8 @@ class SeekThenResumeRecovery(Recovery):
         (or the topic was recreated). Faust would stop the worker with ConsistencyError; the
         partition is rebuilt from the changelog instead."""
         bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
-        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps]) \
-            if tps else {}
+        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps],
+                                            retry_for_s=RECOVERY_RETRY_S)
         for tp in tps:
             recorded, end = destination.get(tp), last.get(TopicPartition(tp.topic, tp.partition), NO_RECORD)
             if recorded is not None and recorded > end:
@@ -96,7 +96,8 @@ class SeekThenResumeRecovery(Recovery):
     async def _build_highwaters(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
         """Faust's own, with the last offset a read_committed consumer receives."""
         bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
-        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps])
+        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps],
+                                            retry_for_s=RECOVERY_RETRY_S)
         highwaters = {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
         self.log.info("Highwater for %s changelog partitions:\n%s", title,
                       self._highwater_logtable(highwaters, title=title))
