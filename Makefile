@@ -13,8 +13,8 @@ export PYTHONUNBUFFERED := 1
 # A KAFKA_BOOTSTRAP or DATABASE_URL already set means an existing cluster or server:
 # the local one is then neither started nor stopped.
 DEMO_COUNT ?= 3000
-# Stream workers `make up` runs: the first on :9101 with .run/faust, worker-N on :910N
-# (9100+N) with .run/faust-N. They share the partitions (README, "Scaling out").
+# Stream workers `make up` runs: the first on :9101 with .run/faust, worker-N on :911N
+# (9110+N) with .run/faust-N. They share the partitions (README, "Scaling out").
 WORKERS ?= 1
 
 .PHONY: help setup services tools up down run test unit integration bench chaos logs schemas clean distclean
@@ -41,7 +41,7 @@ services: setup
 up: services
 	@$(LOCAL) start worker -- $(PY) -m processors worker
 	@for n in $$(seq 2 $(WORKERS)); do \
-	  FAUST_DATA_DIR=.run/faust-$$n WORKER_METRICS_PORT=$$((9100 + n)) \
+	  FAUST_DATA_DIR=.run/faust-$$n WORKER_METRICS_PORT=$$((9110 + n)) \
 	    $(LOCAL) start worker-$$n -- $(PY) -m processors worker || exit 1; \
 	done
 	@$(LOCAL) start sink -- $(PY) -m sinks postgres
@@ -62,7 +62,7 @@ tools:
 test: services tools
 	$(PY) -m pytest
 
-unit: setup
+unit: setup tools
 	$(PY) -m pytest -m "not integration"
 
 integration: services

@@ -71,8 +71,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-STEPS = ["producer_and_backlog", "naive_baseline", "faust_ceiling", "router_backlog", "steady_rate_and_latency",
-         "million_open", "escalation_lag", "restart_recovery", "sink_throughput"]
+STEPS = ["producer_and_backlog", "naive_baseline", "faust_ceiling", "router_backlog", "two_workers_backlog",
+         "steady_rate_and_latency", "million_open", "escalation_lag", "restart_recovery", "sink_throughput"]
 
 
 class Bench:
@@ -85,6 +85,8 @@ class Bench:
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
         self.topics = Topics(self.settings.topic_prefix)
         self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
+        self.two_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-two.",
+                                    faust_app_id=f"bench-two-{self.run}")
         self.ceiling_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-ceiling.",
                                         faust_app_id=f"bench-ceiling-{self.run}",
                                         faust_data_dir=str(OUT / self.run / "ceiling"))
@@ -103,10 +105,10 @@ class Bench:
     def complaints(self, n: int, now: dt.datetime) -> list[dict]:
         return [self.factory.complaint(now) for _ in range(n)]
 
-    def publish(self, batch: list[dict]) -> tuple[float, float]:
+    def publish(self, batch: list[dict], settings: Settings | None = None) -> tuple[float, float]:
         """Publish as fast as the library goes; returns (events/s, mean payload bytes)."""
         sizes = [len(json.dumps(c, ensure_ascii=False).encode()) for c in batch[:2000]]
-        with ComplaintPublisher(self.settings) as pub:
+        with ComplaintPublisher(settings or self.settings) as pub:
             start = time.perf_counter()
             for c in batch:
                 pub.publish_complaint(c, wait=False)
@@ -133,6 +135,7 @@ class Bench:
         log(f"generating and publishing a backlog of {n:,} complaints")
         batch = self.complaints(n, dt.datetime.now(dt.timezone.utc))
         rate, size = self.publish(batch)
+        self.backlog_batch = batch  # the two-worker step routes the same backlog again
         self.payload_bytes = size
         self.record("producer_rate", rate, "complaints/s",
                     "ComplaintPublisher (kafka-python, idempotent, acks=all, validated), one thread")
@@ -175,6 +178,32 @@ class Bench:
         self.record("router_backlog_rate", rate, "complaints/s",
                     f"Faust worker, exactly_once, RocksDB, from a backlog of {self.args.backlog:,}", ">= 5,000")
         self.router_rate = rate
+
+    def two_workers_backlog(self) -> None:
+        """The same backlog under topics and a group of its own, routed by two workers."""
+        log("two workers on the same backlog (exactly-once on), each with its own tables")
+        target = self.two_settings
+        ensure_topics(target)
+        batch = getattr(self, "backlog_batch", None) or self.complaints(self.args.backlog, dt.datetime.now(dt.timezone.utc))
+        self.publish(batch, target)
+        workers = [Process(["processors", "worker"], replace(target, faust_data_dir=str(OUT / self.run / f"two-{i}"),
+                                                             worker_metrics_port=free_port()),
+                           OUT / self.run / f"two-{i}.log", ready_line="Worker ready") for i in (1, 2)]
+        try:
+            for w in workers:
+                w.start(timeout_s=600)
+
+            def received() -> float:
+                return sum(metric_value(w.metrics(w.settings.worker_metrics_port), "complaints_received_total")
+                           for w in workers)
+
+            first, done = wait_count(received, self.args.backlog, timeout_s=1800)
+        finally:
+            for w in workers:
+                w.stop()
+        rate = self.args.backlog / max(done - first, 1e-9)
+        self.record("two_workers_backlog_rate", rate, "complaints/s",
+                    f"two Faust workers in one group, same backlog of {self.args.backlog:,}, same cores")
 
     def steady_rate_and_latency(self) -> None:
         rate = self.router_rate / 2
@@ -317,6 +346,9 @@ class Bench:
         if "naive_rate" in self.results and "router_backlog_rate" in self.results:
             ratio = self.results["router_backlog_rate"]["value"] / self.results["naive_rate"]["value"]
             rows.append(f"{'router / naive':<28} {ratio:>14,.2f}  x")
+        if "two_workers_backlog_rate" in self.results and "router_backlog_rate" in self.results:
+            ratio = self.results["two_workers_backlog_rate"]["value"] / self.results["router_backlog_rate"]["value"]
+            rows.append(f"{'two workers / one':<28} {ratio:>14,.2f}  x")
         if "faust_ceiling_rate" in self.results and "router_backlog_rate" in self.results:
             ratio = self.results["router_backlog_rate"]["value"] / self.results["faust_ceiling_rate"]["value"]
             rows.append(f"{'router / Faust ceiling':<28} {ratio:>14,.2f}  x")
@@ -332,7 +364,7 @@ class Bench:
             if self.worker is not None:
                 self.worker.stop()
             if not self.args.keep_topics:
-                for settings in (self.settings, self.naive_settings, self.ceiling_settings):
+                for settings in (self.settings, self.naive_settings, self.ceiling_settings, self.two_settings):
                     delete_topics(settings)
             text = self.report()
             (OUT / f"results-{self.run}.json").write_text(json.dumps(

@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-ROUTING_CASES = SHARED / "fixtures" / "routing-cases.jsonl"
+# The public routing examples of the contract (docs/contract.md), kept with the tests.
+ROUTING_CASES = Path(__file__).resolve().parent / "data" / "routing-cases.jsonl"
 
 
 def routing_cases() -> list[dict[str, Any]]:

@@ -29,7 +29,6 @@ from tests.conftest import free_port, metric_value
 pytestmark = pytest.mark.integration
 
 LOAD = 3000
-OVERDUE = LOAD // 10
 
 
 @pytest.fixture
@@ -44,12 +43,16 @@ def member(settings: Settings, tmp_path: Path, name: str) -> Settings:
     return replace(settings, faust_data_dir=str(tmp_path / name), worker_metrics_port=free_port())
 
 
+def overdue_count(n: int) -> int:
+    return n // 10 or n  # a tenth (all of a tiny batch) recorded 49 h ago: escalated on arrival
+
+
 def load(n: int) -> list[dict]:
     factory = ComplaintFactory(GeneratorConfig(seed=13, id_prefix=f"R{uuid.uuid4().hex[:6]}", retry_share=0,
                                                malformed_share=0, early_resolution_share=0))
     now = dt.datetime.now(dt.timezone.utc)
     batch = [factory.complaint(now) for _ in range(n)]
-    for c in batch[:OVERDUE]:  # recorded 49 h ago: escalated on arrival
+    for c in batch[:overdue_count(n)]:
         c["recorded_at"] = (now - dt.timedelta(hours=49)).isoformat()
     return batch
 
@@ -85,7 +88,7 @@ def outcome(settings: Settings, batch: list[dict], timeout_s: float = 150) -> tu
     """How often each complaint was routed and each overdue one escalated, once all are out."""
     topics = Topics(settings.topic_prefix)
     ids = {c["complaint_id"] for c in batch}
-    overdue = {c["complaint_id"] for c in batch[:OVERDUE]}
+    overdue = {c["complaint_id"] for c in batch[:overdue_count(len(batch))]}
     deadline = time.monotonic() + timeout_s
     while True:
         routed = Counter(r.key.decode() for r in read_committed(topics.routed_outputs(), settings))
@@ -98,7 +101,7 @@ def outcome(settings: Settings, batch: list[dict], timeout_s: float = 150) -> tu
 def assert_exactly_once(settings: Settings, batch: list[dict]) -> None:
     routed, escalated = outcome(settings, batch)
     ids = [c["complaint_id"] for c in batch]
-    overdue = ids[:OVERDUE]
+    overdue = ids[:overdue_count(len(ids))]
     lost = [cid for cid in ids if routed[cid] == 0]
     duplicated = [cid for cid in ids if routed[cid] > 1]
     esc_lost = [cid for cid in overdue if escalated[cid] == 0]
@@ -106,7 +109,7 @@ def assert_exactly_once(settings: Settings, batch: list[dict]) -> None:
     assert (len(lost), len(duplicated), len(esc_lost), len(esc_duplicated)) == (0, 0, 0, 0), \
         f"lost {len(lost)}, duplicated {len(duplicated)}, escalations lost {len(esc_lost)}, " \
         f"escalations duplicated {len(esc_duplicated)}"
-    not_due = set(ids[OVERDUE:]) & set(escalated)
+    not_due = set(ids[len(overdue):]) & set(escalated)
     assert not not_due, "complaints not yet due were escalated"
 
 
@@ -117,10 +120,12 @@ def test_a_worker_joining_mid_load_changes_nothing_in_the_result(group, worker_f
     wait_until_received([first], LOAD / 3)
     second = worker_factory(member(group, tmp_path, "second"), name="second")
     sender.join()
+    after = load(LOAD // 10)  # sent once both share the partitions
+    publish_in_background(group, after).join()
     assert_exactly_once(group, batch)
+    assert_exactly_once(group, after)
     assert first.alive() and second.alive(), "no worker dies of a rebalance"
-    # Both took part: the partitions were shared after the join.
-    assert received([second]) > 0
+    assert received([second]) > 0, "the partitions were shared after the join"
 
 
 def test_one_of_two_workers_killed_leaves_the_other_to_finish_everything(group, worker_factory, tmp_path):

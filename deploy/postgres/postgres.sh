@@ -9,6 +9,8 @@ password=${PGPASSWORD_LOCAL:-complaints}
 database=${PGDATABASE_LOCAL:-complaints}
 port=${PGPORT_LOCAL:-5432}
 default_url="postgresql://$role:$password@127.0.0.1:$port/$database"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+started="$root/.run/postgres.started"  # the cluster this project started, and only it, is stopped
 
 log() { echo "postgres: $*" >&2; }
 
@@ -32,7 +34,8 @@ cluster() {
   echo "$version $name"
 }
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# From /: the postgres user may not enter the project's directory.
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 start() {
   if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set; using that server"; return 0; fi
@@ -40,7 +43,9 @@ start() {
   read -r version name < <(cluster)
   if ! pg_lsclusters -h | awk -v v="$version" -v n="$name" '$1==v && $2==n {print $4}' | grep -q online; then
     log "starting cluster $version/$name"
-    pg_ctlcluster "$version" "$name" start
+    (cd / && pg_ctlcluster "$version" "$name" start)
+    mkdir -p "$(dirname "$started")"
+    echo "$version $name" >"$started"
   fi
   for _ in $(seq 1 60); do as_postgres pg_isready -q -p "$port" && break; sleep 0.5; done
   as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 <<SQL >/dev/null
@@ -58,10 +63,13 @@ SQL
 
 stop() {
   [ -n "${DATABASE_URL:-}" ] && return 0
-  command -v pg_lsclusters >/dev/null 2>&1 || return 0
-  pg_lsclusters -h | awk '$4 ~ /online/ {print $1, $2}' | while read -r v n; do
-    log "stopping cluster $v/$n"; pg_ctlcluster "$v" "$n" stop
-  done
+  [ -f "$started" ] || return 0  # not started by this project: left as it is
+  read -r v n <"$started"
+  if pg_lsclusters -h | awk -v v="$v" -v n="$n" '$1==v && $2==n {print $4}' | grep -q online; then
+    log "stopping cluster $v/$n"
+    (cd / && pg_ctlcluster "$v" "$n" stop)
+  fi
+  rm -f "$started"
 }
 
 status() {
