@@ -25,6 +25,7 @@ help:
 	@echo "make setup | up | down | logs | bench | chaos | schemas | clean"
 
 $(VENV)/.installed: pyproject.toml
+	@deploy/prerequisites.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[test]'

@@ -80,15 +80,15 @@ class Bench:
         self.args = args
         self.run = uuid.uuid4().hex[:8]
         base = Settings.from_env()
-        self.settings = replace(base, topic_prefix=f"bench-{self.run}.", faust_app_id=f"bench-router-{self.run}",
+        self.settings = replace(base, topic_prefix=f"bench-{self.run}.", faust_app_id=f"bench-{self.run}.router",
                                 faust_data_dir=str(OUT / self.run / "faust"), worker_metrics_port=free_port(),
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
         self.topics = Topics(self.settings.topic_prefix)
         self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
         self.two_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-two.",
-                                    faust_app_id=f"bench-two-{self.run}")
+                                    faust_app_id=f"bench-{self.run}-two.router")
         self.ceiling_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-ceiling.",
-                                        faust_app_id=f"bench-ceiling-{self.run}",
+                                        faust_app_id=f"bench-{self.run}-ceiling.router",
                                         faust_data_dir=str(OUT / self.run / "ceiling"))
         self.factory = ComplaintFactory(GeneratorConfig(seed=2021, id_prefix=f"B{self.run}", retry_share=0,
                                                         malformed_share=0, early_resolution_share=0,

@@ -52,7 +52,7 @@ class Chaos:
 
     def settings(self, name: str) -> Settings:
         base = Settings.from_env()
-        s = replace(base, topic_prefix=f"chaos-{self.run}-{name}.", faust_app_id=f"chaos-{self.run}-{name}",
+        s = replace(base, topic_prefix=f"chaos-{self.run}-{name}.", faust_app_id=f"chaos-{self.run}-{name}.router",
                     faust_data_dir=str(self.dir / name / "faust"), worker_metrics_port=free_port(),
                     sink_metrics_port=free_port(), sink_group_id=f"chaos-sink-{self.run}-{name}")
         ensure_topics(s)

@@ -30,11 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
     if args.command == "topics" and args.delete:
-        from processors.topics import delete_topics
+        from processors.topics import NotIsolated, delete_topics
 
         if not settings.topic_prefix:
             parser.error("--delete needs TOPIC_PREFIX: it never deletes an unprefixed deployment")
-        print(f"topics: {len(delete_topics(settings))} deleted")
+        try:
+            print(f"topics: {len(delete_topics(settings))} deleted")
+        except NotIsolated as exc:
+            print(f"topics: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "topics":
         from processors.topics import ensure_topics

@@ -49,16 +49,24 @@ def ensure_topics(settings: Settings | None = None) -> list[str]:
 
 
 def owned_by(name: str, settings: Settings) -> bool:
-    """A topic of this deployment: under its prefix, or one of its Faust app's own
-    (changelogs, assignor) which Faust names "<app id>-...". An empty prefix owns none, so
-    a deployment without a prefix is never torn down by accident."""
-    return bool(settings.topic_prefix) and (
-        name.startswith(settings.topic_prefix) or name.startswith(f"{settings.faust_app_id}-"))
+    """A topic of this deployment: under its prefix. Its Faust app's own topics
+    (changelogs, assignor, "<app id>-...") are too, as the app id starts with the prefix.
+    An empty prefix owns none, so a deployment without a prefix is never torn down."""
+    return bool(settings.topic_prefix) and name.startswith(settings.topic_prefix)
+
+
+class NotIsolated(ValueError):
+    """The deployment's Faust app id is not under its topic prefix."""
 
 
 def delete_topics(settings: Settings) -> list[str]:
     """Delete every topic of a prefixed deployment (tests, benchmarks): each partition
-    costs the broker open files, and a long-lived development broker runs out of them."""
+    costs the broker open files, and a long-lived development broker runs out of them.
+    Refused when the Faust app id is not under the prefix: its changelogs would be left
+    behind, or belong to another deployment."""
+    if not settings.topic_prefix or not settings.faust_app_id.startswith(settings.topic_prefix):
+        raise NotIsolated(f"FAUST_APP_ID {settings.faust_app_id!r} is not under TOPIC_PREFIX "
+                          f"{settings.topic_prefix!r}: nothing deleted (unset FAUST_APP_ID to derive it)")
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin")
     try:
         doomed = sorted(t for t in admin.list_topics() if owned_by(t, settings))

@@ -43,6 +43,8 @@ class Settings:
     worker_metrics_port: int = 9101
     sink_metrics_port: int = 9102
     metrics_host: str = "127.0.0.1"
+    # The Faust app id: the stream workers' consumer group, the prefix of their changelog
+    # topics and transactional ids. Under a TOPIC_PREFIX it is "<prefix>complaints-router".
     faust_app_id: str = "complaints-router"
     sink_group_id: str = "complaints-sink"
     # SLA clock: stage:hours after recorded_at; stage 1 at 48 h is the Ministry's rule.
@@ -76,7 +78,7 @@ class Settings:
             worker_metrics_port=_int("WORKER_METRICS_PORT", 9101),
             sink_metrics_port=_int("SINK_METRICS_PORT", 9102),
             metrics_host=env.get("METRICS_HOST", "127.0.0.1"),
-            faust_app_id=env.get("FAUST_APP_ID", "complaints-router"),
+            faust_app_id=env.get("FAUST_APP_ID") or f"{env.get('TOPIC_PREFIX', '')}complaints-router",
             sink_group_id=env.get("SINK_GROUP_ID", "complaints-sink"),
             escalation_stages=env.get("ESCALATION_STAGES") or "1:48",
             clock_tick_s=_float("CLOCK_TICK_S", 0.25),

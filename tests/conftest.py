@@ -46,7 +46,7 @@ def kafka(base_settings: Settings) -> Iterator[Settings]:
     deleted after the session (a development broker would run out of open files)."""
     require_kafka(base_settings)
     run = uuid.uuid4().hex[:8]
-    settings = replace(base_settings, topic_prefix=f"test-{run}.", partitions=3, faust_app_id=f"test-router-{run}")
+    settings = replace(base_settings, topic_prefix=f"test-{run}.", partitions=3, faust_app_id=f"test-{run}.router")
     ensure_topics(settings)
     yield settings
     delete_topics(settings)

@@ -43,7 +43,7 @@ def transaction(settings: Settings, topic: str, records: list[tuple[int, str, ob
 
 def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:8]
-    settings = scratch_topics(replace(kafka, topic_prefix=f"test-rebuild-{run}.", faust_app_id=f"test-rebuild-{run}",
+    settings = scratch_topics(replace(kafka, topic_prefix=f"test-rebuild-{run}.", faust_app_id=f"test-rebuild-{run}.router",
                                       faust_data_dir=str(tmp_path / "faust"), partitions=2))
     app = build_app(settings)
     table = app.tables["complaints"]
@@ -91,7 +91,7 @@ def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp
 
 def test_a_changelog_without_committed_records_has_none(kafka: Settings, scratch_topics) -> None:
     run = uuid.uuid4().hex[:8]
-    settings = scratch_topics(replace(kafka, topic_prefix=f"test-empty-{run}.", faust_app_id=f"test-empty-{run}"))
+    settings = scratch_topics(replace(kafka, topic_prefix=f"test-empty-{run}.", faust_app_id=f"test-empty-{run}.router"))
     topic = f"{settings.faust_app_id}-empty-changelog"
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:

@@ -133,7 +133,7 @@ def test_overdue_complaints_are_escalated_after_a_restart_and_none_twice(kafka, 
 def test_daily_digest_at_seven_with_an_injected_schedule_clock(kafka, worker_factory, scratch_topics, tmp_path):
     # Only the digest's schedule is shifted: its clock reads 06:59:20 ICT when the worker starts.
     run = uuid.uuid4().hex[:8]
-    settings = replace(kafka, topic_prefix=f"digest-{run}.", faust_app_id=f"test-digest-{run}",
+    settings = replace(kafka, topic_prefix=f"digest-{run}.", faust_app_id=f"digest-{run}.router",
                        faust_data_dir=str(tmp_path / "digest"), worker_metrics_port=free_port())
     scratch_topics(settings)
     real = now()

@@ -34,9 +34,8 @@ LOAD = 3000
 @pytest.fixture
 def group(kafka: Settings, scratch_topics) -> Settings:
     """Topics and a consumer group of their own: no other test's backlog or members."""
-    run = uuid.uuid4().hex[:6]
-    return scratch_topics(replace(kafka, topic_prefix=f"{kafka.topic_prefix}rb{run}.",
-                                  faust_app_id=f"{kafka.faust_app_id}-rb{run}", commit_interval_s=0.5))
+    prefix = f"{kafka.topic_prefix}rb{uuid.uuid4().hex[:6]}."
+    return scratch_topics(replace(kafka, topic_prefix=prefix, faust_app_id=f"{prefix}router", commit_interval_s=0.5))
 
 
 def member(settings: Settings, tmp_path: Path, name: str) -> Settings:

@@ -33,7 +33,7 @@ def listed(settings) -> set[str]:
 
 def test_topics_are_created_then_deleted_for_one_prefix_only(kafka):
     run = uuid.uuid4().hex[:8]
-    scratch = replace(kafka, topic_prefix=f"scratch-{run}.", faust_app_id=f"scratch-{run}")
+    scratch = replace(kafka, topic_prefix=f"scratch-{run}.", faust_app_id=f"scratch-{run}.router")
     created = topics_cli(scratch)
     assert created.returncode == 0, created.stderr
     mine = {t for t in listed(kafka) if t.startswith(scratch.topic_prefix)}
