@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from schemas.reach import reported
 from schemas.settings import Settings
 
 
@@ -29,6 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
+    if args.command == "worker":  # reports its own start-up failures (processors/worker.py)
+        from processors.worker import run
+
+        return run(args.loglevel)
+    with reported("processors", settings):
+        return command(args, parser, settings)
+
+
+def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     if args.command == "topics" and args.delete:
         from processors.topics import NotIsolated, delete_topics
 
@@ -46,10 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         created = ensure_topics(settings)
         print(f"topics: {len(created)} created" + (f" ({', '.join(created[:5])}{', ...' if len(created) > 5 else ''})" if created else ", all present"))
         return 0
-    if args.command == "worker":
-        from processors.worker import run
-
-        return run(args.loglevel)
     if args.command == "replay":
         from pathlib import Path
 
@@ -68,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         from processors.summary import summarize
 
-        logging.getLogger("kafka").setLevel(logging.ERROR)
         if args.wait:
             from processors.summary import wait_for_router
 

@@ -12,6 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.consumer.fetcher import ConsumerRecord
 
+from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 
 
@@ -20,6 +21,7 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
     """Every committed record of `topics`, up to their ends as of the call."""
     settings = settings or Settings.from_env()
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                              enable_auto_commit=False, isolation_level="read_committed",
                              auto_offset_reset="earliest", consumer_timeout_ms=1000)
     try:

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 from processors.readback import read_committed
+from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -16,8 +17,9 @@ def router_lag(settings: Settings) -> int | None:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     topic = Topics(settings.topic_prefix).submitted
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         offsets = admin.list_group_offsets({settings.faust_app_id: None}).get(settings.faust_app_id) or {}
         committed = {tp: meta.offset for tp, meta in offsets.items()

@@ -7,6 +7,7 @@ import logging
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -32,7 +33,8 @@ def desired_topics(settings: Settings) -> list[NewTopic]:
 def ensure_topics(settings: Settings | None = None) -> list[str]:
     """Create the missing topics; return the names created."""
     settings = settings or Settings.from_env()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin",
+                             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in desired_topics(settings) if t.name not in existing]

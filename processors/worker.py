@@ -23,6 +23,7 @@ from processors import metrics, startup
 from processors.app import build_app
 from processors.changelogs import rebuild_tables
 from processors.startup import CannotStart
+from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line below says it all
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
-                                 request_timeout_ms=10_000)
+                                 request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     except Exception as exc:
         raise CannotStart(f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc.__class__.__name__}); "
                           f"is it running? (make up)") from exc
@@ -133,7 +134,7 @@ def remember_identity_after_stop(app: faust.App, settings: Settings, tabledir: P
     """The changelogs exist once the worker has run: record their ids with the clean stop."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
-                                 request_timeout_ms=10_000)
+                                 request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
         try:
             startup.remember_identity(tabledir, startup.cluster_identity(admin, changelog_topics(app)))
         finally:

@@ -15,6 +15,8 @@ from typing import Any
 from producers.client import ComplaintPublisher, InvalidEvent, PublishError, loads_events, utcnow
 from producers.generator import ComplaintFactory, GeneratorConfig, plan
 from schemas.admin_units import load
+from schemas.reach import BOOTSTRAP_TIMEOUT_MS, reported
+from schemas.settings import Settings
 
 
 def _read(path: str) -> str:
@@ -189,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    settings = Settings.from_env()
     try:
-        with ComplaintPublisher() as pub:
+        with reported("producers", settings), \
+                ComplaintPublisher(settings, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS) as pub:
             return args.func(args, pub)
     except InvalidEvent as exc:
         print(f"error: {exc}", file=sys.stderr)

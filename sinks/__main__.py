@@ -9,6 +9,7 @@ import sys
 
 import psycopg2
 
+from schemas.reach import PG_CONNECT_TIMEOUT_S, reported
 from schemas.settings import Settings
 
 
@@ -56,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         from sinks.postgres import run
 
         return run(settings)
+    with reported("sinks", settings):
+        return command(args, settings)
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         from sinks.migrate import migrate
 
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from sinks import report as reports
 
-    with psycopg2.connect(settings.database_url) as conn:
+    with psycopg2.connect(settings.database_url, connect_timeout=PG_CONNECT_TIMEOUT_S) as conn:
         if args.report == "sla":
             headers, rows = reports.sla(conn, args.by, args.start, args.end, args.as_of, args.province)
         else:
