@@ -233,7 +233,7 @@ class Chaos:
         """`start` workers share the load; `fault(s, workers)` runs once a third is read and
         returns the workers that must still be up. The digest clock reaches 07:00 ICT
         DIGEST_AFTER_S after the start, so the day's digests are made mid-scenario."""
-        from processors.digest import ICT
+        from schemas.times import ICT
 
         base = self.settings(name)
         now = dt.datetime.now(ICT)

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
-from processors.digest import ICT, PartBuilder, merge
+from processors.digest import PartBuilder, merge
 from processors.eos import (Record, TableWriter, TransactionalSender, Transport, in_partition, iter_partition,
                             iter_range, partition_keys, timer_gate)
 from processors.recovery import Tables
@@ -39,6 +39,7 @@ from processors.router import internal_error, process
 from schemas.admin_units import load as load_units
 from schemas.models import ComplaintResolved, describe_errors
 from schemas.settings import Settings
+from schemas.times import ICT, utcnow
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,6 @@ MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of deadline
 
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def key_partition(key: str, partitions: int) -> int:

@@ -22,10 +22,6 @@ class Stage:
     number: int
     after: dt.timedelta  # from recorded_at
 
-    @property
-    def label(self) -> str:
-        return f"{self.number}:{self.after.total_seconds() / 3600:g}h"
-
 
 DEFAULT_STAGES = (Stage(1, SLA),)
 

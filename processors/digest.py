@@ -15,7 +15,6 @@ from typing import Any
 from schemas.admin_units import province_codes
 from schemas.models import DailyDigest
 
-ICT = dt.timezone(dt.timedelta(hours=7), "Asia/Ho_Chi_Minh")
 DUE_WINDOW = dt.timedelta(hours=24)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.models import ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError, describe_errors
 from schemas.settings import Settings
+from schemas.times import utcnow
 from schemas.topics import Topics
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,10 +41,6 @@ class InvalidEvent(ValueError):
 
 class PublishError(RuntimeError):
     """Kafka did not confirm the event."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def validate(model: type[M], event: M | Mapping[str, Any] | str | bytes) -> M:

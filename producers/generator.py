@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.admin_units import AdminUnits, load
+from schemas.times import ICT
 
-ICT = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ",
             "Ngô", "Dương", "Lý"]

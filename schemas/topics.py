@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from schemas.admin_units import province_codes
@@ -72,9 +71,6 @@ class Topics:
 
     def internal(self) -> list[str]:
         return [self.digest_parts]
-
-    def all(self) -> Iterable[str]:
-        return [*self.inputs(), *self.outputs(), *self.internal()]
 
     def source_of(self, topic: str) -> str:
         """The contract name of a (possibly prefixed) topic."""

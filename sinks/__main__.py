@@ -11,16 +11,16 @@ import psycopg2
 
 from schemas.reach import PG_CONNECT_TIMEOUT_S, reported
 from schemas.settings import Settings
+from schemas.times import ICT
 
 
 def timestamp(text: str) -> dt.datetime:
     """A date (midnight, Asia/Ho_Chi_Minh) or an ISO 8601 timestamp with offset."""
-    ict = dt.timezone(dt.timedelta(hours=7))
     value = dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
         if len(text) > 10:
             raise argparse.ArgumentTypeError(f"{text!r}: give an offset, e.g. {text}+07:00")
-        value = value.replace(tzinfo=ict)
+        value = value.replace(tzinfo=ICT)
     return value
 
 
