@@ -166,6 +166,16 @@ def local_partitions(store: Any, partitions: int) -> list[int]:
     return [p for p in range(partitions) if Path(store.partition_path(p)).exists()]
 
 
+def discard_tables(app: Any, partitions: int) -> int:
+    """Deletes every local table partition (before the worker starts); returns how many."""
+    count = 0
+    for table in app.tables.values():
+        for partition in local_partitions(table.data, partitions):
+            shutil.rmtree(table.data.partition_path(partition))
+            count += 1
+    return count
+
+
 def rebuild_tables(app: Any, bootstrap: str, partitions: int) -> Rebuilt:
     """Replaces the local databases of every table partition this worker held with the
     committed content of its changelog. Runs before the worker starts."""

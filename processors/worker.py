@@ -21,7 +21,7 @@ from kafka.admin import KafkaAdminClient
 
 from processors import metrics, startup
 from processors.app import build_app
-from processors.changelogs import rebuild_tables
+from processors.changelogs import discard_tables, rebuild_tables
 from processors.startup import CannotStart
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
@@ -75,9 +75,9 @@ def changelog_topics(app: faust.App) -> list[str]:
 
 
 def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
-    """The checks of processors/startup.py, and a rebuild of the local tables when they
-    cannot be trusted: after an unclean stop, or when they belong to another cluster or to
-    changelogs that were deleted since. Raises CannotStart."""
+    """The checks of processors/startup.py; local tables that belong to another cluster or
+    to changelogs deleted since are discarded, and after an unclean stop they are rebuilt
+    from the changelogs. Raises CannotStart."""
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line below says it all
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
@@ -90,11 +90,20 @@ def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
         identity = startup.cluster_identity(admin, changelog_topics(app))
     finally:
         admin.close()
-    why = "the previous run did not stop cleanly" if stopped_uncleanly(tabledir) else None
-    why = why or startup.untrusted_because(tabledir, identity)
-    if why is None:
+    foreign = startup.untrusted_because(tabledir, identity)
+    if foreign is not None:
+        # Their offsets mean nothing here, and the changelogs they came from may be gone:
+        # start empty; Faust's recovery reads whatever changelogs this cluster has.
+        discarded = discard_tables(app, settings.partitions)
+        (tabledir / CLEAN_MARKER).unlink(missing_ok=True)
+        startup.remember_identity(tabledir, identity)
+        print(f"worker: discarded {discarded} local table partitions ({tabledir}): {foreign}; they are recovered "
+              f"from this cluster's changelogs", file=sys.stderr, flush=True)
         return
-    print(f"worker: rebuilding the local tables from the changelogs ({tabledir}): {why}", file=sys.stderr, flush=True)
+    if not stopped_uncleanly(tabledir):
+        return
+    print(f"worker: rebuilding the local tables from the changelogs ({tabledir}): the previous run did not stop "
+          f"cleanly", file=sys.stderr, flush=True)
     try:
         rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
     except Exception as exc:  # the next start rebuilds again: nothing is trusted until one completes

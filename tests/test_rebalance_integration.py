@@ -153,7 +153,7 @@ def test_a_worker_refuses_a_partition_count_that_differs_from_the_topics(group, 
     assert f"{Topics(group.topic_prefix).submitted} has {group.partitions}" in run.stderr
 
 
-def test_tables_of_another_cluster_are_rebuilt_not_trusted(group, worker_factory, tmp_path):
+def test_tables_of_another_cluster_are_discarded_and_recovered_not_trusted(group, worker_factory, tmp_path):
     settings = member(group, tmp_path, "moved")
     worker = worker_factory(settings, name="moved")
     c = load(1)[0]
@@ -168,8 +168,9 @@ def test_tables_of_another_cluster_are_rebuilt_not_trusted(group, worker_factory
 
     restarted = worker_factory(settings, name="moved")
     log = restarted.log.read_text()
-    assert "rebuilding the local tables from the changelogs" in log and "another-cluster" in log
-    # The rebuilt tables still know the complaint: sent again, it is a retry, not routed twice.
+    assert "discarded" in log and "another-cluster" in log
+    # Recovered from the changelogs, the tables still know the complaint: sent again, it is
+    # a retry, not routed twice.
     with ComplaintPublisher(group) as pub:
         pub.publish_complaint(c)
     deadline = time.monotonic() + 30
