@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
-from processors.digest import PartBuilder, merge
+from processors.digest import PartBuilder, add_part
 from processors.eos import (Record, TableWriter, TransactionalSender, Transport, in_partition, iter_partition,
                             iter_range, partition_keys, timer_gate)
 from processors.recovery import Tables
@@ -406,16 +406,12 @@ def build_app(settings: Settings | None = None) -> faust.App:
             body = json.loads(message.value)
             province = message.key.decode()
             key = f"{province}/{body['digest_date']}"
-            entry = digests.get(key) or {"parts": {}, "emitted": False}
-            if entry["emitted"] or str(body["partition"]) in entry["parts"]:
+            entry, digest = add_part(digests.get(key), province, body, utcnow(), settings.digest_max_items)
+            if entry is None:
                 continue
-            entry["parts"][str(body["partition"])] = body["part"]
             out = []
-            if len(entry["parts"]) >= body["partitions"]:
-                digest = merge(province, dt.date.fromisoformat(body["digest_date"]), entry["parts"].values(),
-                               utcnow(), settings.digest_max_items)
+            if digest is not None:
                 out.append(Record(topics.digest, province.encode(), digest.model_dump_json().encode()))
-                entry = {"parts": {}, "emitted": True}
                 metrics.DIGESTS.inc()
             await sender.send_atomically(message.tp, [digest_state.set(key, entry, message.partition), *out])
 

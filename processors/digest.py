@@ -116,3 +116,19 @@ def merge(province: str, digest_date: dt.date, collected: Iterable[dict[str, Any
         due_within_24h=sorted(due, key=_order)[:max_items],
         due_within_24h_total=due_total,
     )
+
+
+def add_part(entry: dict[str, Any] | None, province: str, body: dict[str, Any], now: dt.datetime,
+             max_items: int) -> tuple[dict[str, Any] | None, DailyDigest | None]:
+    """One partition's part of a province's digest of a day, added to what was collected
+    (`entry`, None at first). Returns the entry to store (None: nothing changes, the part
+    was seen or the day's digest already went out) and the digest once every partition's
+    part is in."""
+    entry = entry or {"parts": {}, "emitted": False}
+    if entry["emitted"] or str(body["partition"]) in entry["parts"]:
+        return None, None
+    parts = {**entry["parts"], str(body["partition"]): body["part"]}
+    if len(parts) < body["partitions"]:
+        return {"parts": parts, "emitted": False}, None
+    digest = merge(province, dt.date.fromisoformat(body["digest_date"]), parts.values(), now, max_items)
+    return {"parts": {}, "emitted": True}, digest

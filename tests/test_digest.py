@@ -37,3 +37,23 @@ def test_the_due_list_keeps_the_earliest_deadlines_within_its_cap():
     part = parts(records, NOW, max_items=5)["79"]
     assert part["due_total"] == 20
     assert [i["complaint_id"] for i in part["due"]] == ["C19", "C18", "C17", "C16", "C15"]
+
+
+def part_body(partition: int, part: dict, partitions: int = 2) -> dict:
+    return {"digest_date": "2021-11-10", "partition": partition, "partitions": partitions,
+            "generated_at": NOW.isoformat(), "part": part}
+
+
+def test_a_province_digest_goes_out_once_when_every_partition_part_is_in():
+    from processors.digest import add_part
+
+    p0 = parts([("A", rec(30))], NOW, max_items=10)["79"]
+    p1 = parts([("D", rec(47))], NOW, max_items=10)["79"]
+    entry, digest = add_part(None, "79", part_body(0, p0), NOW, 10)
+    assert digest is None and set(entry["parts"]) == {"0"}
+    again, none = add_part(entry, "79", part_body(0, p0), NOW, 10)  # a part seen twice (a replay)
+    assert again is None and none is None
+    done, digest = add_part(entry, "79", part_body(1, p1), NOW, 10)
+    assert digest is not None and digest.open_total == 2 and done == {"parts": {}, "emitted": True}
+    late, nothing = add_part(done, "79", part_body(1, p1), NOW, 10)  # after the digest went out
+    assert late is None and nothing is None
