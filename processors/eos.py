@@ -88,7 +88,9 @@ class TransactionalSender:
         if tid is None:
             return
         consumer = self.app.consumer
-        mine = {tp for tp in consumer.assignment() if self.transactional_id(tp) == tid}
+        mine = {tp for tp in consumer.assignment()
+                if tp.partition == source.partition and not consumer._is_changelog_tp(tp)
+                and self.transactional_id(tp) == tid}
         # Faust's own commit sends the offsets and ends the transaction (through
         # TransactionalProducer below); with nothing acked it commits nothing, or another
         # commit was under way: then end this transaction without offsets.

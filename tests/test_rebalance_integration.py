@@ -153,14 +153,20 @@ def test_a_worker_refuses_a_partition_count_that_differs_from_the_topics(group, 
     assert f"{Topics(group.topic_prefix).submitted} has {group.partitions}" in run.stderr
 
 
-def test_tables_of_another_cluster_are_discarded_and_recovered_not_trusted(group, worker_factory, tmp_path):
-    settings = member(group, tmp_path, "moved")
-    worker = worker_factory(settings, name="moved")
+def routed_then_stopped(group: Settings, worker_factory, settings: Settings, name: str) -> dict:
+    """A worker routes one complaint and stops cleanly; returns the complaint."""
+    worker = worker_factory(settings, name=name)
     c = load(1)[0]
     with ComplaintPublisher(group) as pub:
         pub.publish_complaint(c)
     outcome(group, [c])
     assert worker.stop() == 0
+    return c
+
+
+def test_tables_of_another_cluster_are_discarded_and_recovered_not_trusted(group, worker_factory, tmp_path):
+    settings = member(group, tmp_path, "moved")
+    c = routed_then_stopped(group, worker_factory, settings, "moved")
     identity_file = next(Path(settings.faust_data_dir).rglob(".identity.json"))
     identity = json.loads(identity_file.read_text())
     identity["cluster_id"] = "another-cluster"  # as after the broker's data was wiped
@@ -186,12 +192,7 @@ def test_a_table_recording_an_offset_past_the_committed_end_is_discarded_not_fat
     from rocksdict import Options, Rdict
 
     settings = member(group, tmp_path, "ahead")
-    worker = worker_factory(settings, name="ahead")
-    c = load(1)[0]
-    with ComplaintPublisher(group) as pub:
-        pub.publish_complaint(c)
-    outcome(group, [c])
-    assert worker.stop() == 0
+    c = routed_then_stopped(group, worker_factory, settings, "ahead")
     tables = next(Path(settings.faust_data_dir).rglob("tables"))
     for path in tables.glob("complaints-*.db"):  # as if writes of an aborted transaction were recorded
         db = Rdict(str(path), Options(raw_mode=True))
