@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -58,6 +59,13 @@ class Writer(threading.Thread):
         self.failing = threading.Event()
         self.stopping = threading.Event()
         self.conn: psycopg2.extensions.connection | None = None
+        self.died: str | None = None  # why the thread ended before it was told to stop
+
+    def check_alive(self) -> None:
+        """The process must not stay up while nothing is stored: exit non-zero with the
+        reason, so that the supervisor restarts it and the SinkDown alert sees it."""
+        if self.died is not None or (self.ident is not None and not self.is_alive() and not self.stopping.is_set()):
+            raise WriterDied(self.died or "the writer thread ended")
 
     def connection(self) -> psycopg2.extensions.connection:
         if self.conn is None or self.conn.closed:
@@ -65,6 +73,14 @@ class Writer(threading.Thread):
         return self.conn
 
     def run(self) -> None:
+        try:
+            self.write_batches()
+        except BaseException as exc:
+            # The first line only: a database error's detail can quote the row's values.
+            self.died = f"{exc.__class__.__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+            raise
+
+    def write_batches(self) -> None:
         gave_up = False
         while (pending := self.todo.get()) is not None:
             started = time.perf_counter()
@@ -95,6 +111,10 @@ class Writer(threading.Thread):
                 if self.stopping.wait(backoff):
                     return None  # stopping: the batch stays uncommitted and is read again
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+
+class WriterDied(RuntimeError):
+    """The writer thread stopped on an error it does not handle."""
 
 
 class Sink:
@@ -138,6 +158,7 @@ class Sink:
                 self.writer.todo.put(pending, timeout=0.5)
                 return
             except queue.Full:
+                self.writer.check_alive()
                 self.settle()
                 if self.writer.failing.is_set() and not self.paused:
                     self.consumer.pause(*self.consumer.assignment())
@@ -179,6 +200,7 @@ class Sink:
         print("sink ready", flush=True)
         while not self.stopping:
             polled = self.consumer.poll(timeout_ms=500, max_records=self.max_batch)
+            self.writer.check_alive()
             self.settle()
             self.update_lag()
             if polled:
@@ -223,5 +245,11 @@ def run(settings: Settings | None = None) -> int:
     sink = Sink(settings)
     signal.signal(signal.SIGTERM, sink.stop)
     signal.signal(signal.SIGINT, sink.stop)
-    sink.run()
+    try:
+        sink.run()
+    except WriterDied as exc:
+        log.error("sink: stopping, the PostgreSQL writer died (%s); nothing after it is stored", exc)
+        print(f"sink: the PostgreSQL writer died ({exc}); exiting so that it is restarted", file=sys.stderr,
+              flush=True)
+        return 1
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig, plan
+from schemas.topics import Topics
 from sinks.report import overdue, sla
 from tests.conftest import REPO, free_port, metric_value
 from tests.fixtures import complaint
@@ -193,3 +195,23 @@ def test_no_loss_across_a_postgres_restart(database, worker_factory, sink_factor
     assert counts(database, prefix) == ((total, total), (total, total), (n_r, n_r), n_dead)
     assert metric_value(sink.metrics(sink.settings.sink_metrics_port), "complaints_sink_database_up") == 1
     assert sink.alive()
+
+
+def test_a_writer_that_dies_stops_the_sink_with_the_reason(database, sink_factory, scratch_topics):
+    # A note holding U+0000 is valid JSON and valid for the models, but PostgreSQL text
+    # cannot hold it: the writer thread died on it and the sink stayed up, storing nothing
+    # (issue #14 has the rest: such rows set aside instead). Now the process exits non-zero,
+    # so its supervisor and the SinkDown alert see it.
+    prefix = f"{database.topic_prefix}nul{uuid.uuid4().hex[:6]}."  # its own topics: the event stays unstored
+    own = scratch_topics(replace(database, topic_prefix=prefix, faust_app_id=f"{prefix}router",
+                                 sink_metrics_port=free_port()))
+    sink = sink_factory(own)
+    resolution = {"schema_version": 1, "event_id": f"ev-nul-{uuid.uuid4().hex[:8]}", "complaint_id": "C-nul",
+                  "resolved_at": "2021-11-09T09:00:00+07:00", "resolved_by": {"level": "province", "unit_code": "79"},
+                  "outcome": "updated", "note": "ghi chú\u0000"}
+    with ComplaintPublisher(own) as pub:
+        pub.publish_raw(Topics(own.topic_prefix).resolved, "C-nul", json.dumps(resolution).encode())
+    assert sink.proc is not None
+    code = sink.proc.wait(timeout=60)
+    assert code == 1
+    assert "the PostgreSQL writer died (ValueError: A string literal cannot contain NUL" in sink.log.read_text()
