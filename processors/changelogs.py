@@ -23,7 +23,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,14 +166,19 @@ def local_partitions(store: Any, partitions: int) -> list[int]:
     return [p for p in range(partitions) if Path(store.partition_path(p)).exists()]
 
 
-def discard_tables(app: Any, partitions: int) -> int:
-    """Deletes every local table partition (before the worker starts); returns how many."""
-    count = 0
+def held_partitions(app: Any, partitions: int) -> Iterator[tuple[Any, int, Path]]:
+    """(table, partition, path) of every local table partition, its directory deleted before
+    it is handed over (before the worker starts)."""
     for table in app.tables.values():
         for partition in local_partitions(table.data, partitions):
-            shutil.rmtree(table.data.partition_path(partition))
-            count += 1
-    return count
+            path = Path(table.data.partition_path(partition))
+            shutil.rmtree(path)
+            yield table, partition, path
+
+
+def discard_tables(app: Any, partitions: int) -> int:
+    """Deletes every local table partition; returns how many."""
+    return sum(1 for _ in held_partitions(app, partitions))
 
 
 def rebuild_tables(app: Any, bootstrap: str, partitions: int) -> Rebuilt:
@@ -182,14 +187,9 @@ def rebuild_tables(app: Any, bootstrap: str, partitions: int) -> Rebuilt:
     started = time.monotonic()
     dbs: dict[TopicPartition, Any] = {}
     offset_key = b""
-    for table in app.tables.values():
-        store = table.data
-        offset_key = store.offset_key
-        topic = table.changelog_topic.get_topic_name()
-        for partition in local_partitions(store, partitions):
-            path = Path(store.partition_path(partition))
-            shutil.rmtree(path)
-            dbs[TopicPartition(topic, partition)] = store.rocksdb_options.open(path)
+    for table, partition, path in held_partitions(app, partitions):
+        offset_key = table.data.offset_key
+        dbs[TopicPartition(table.changelog_topic.get_topic_name(), partition)] = table.data.rocksdb_options.open(path)
     result = Rebuilt(partitions=len(dbs))
     if dbs:
         # In a thread with its own event loop: the worker's loop must not be started yet.

@@ -74,16 +74,22 @@ class SeekThenResumeRecovery(Recovery):
         self.app.on_rebalance_end()
         self.log.info("Worker ready")
 
+    async def _committed_ends(self, tps: Set[TP]) -> dict[TP, int]:
+        """The offset of each changelog partition's last committed record, asked of the broker."""
+        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
+        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps],
+                                            retry_for_s=RECOVERY_RETRY_S)
+        return {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
+
     async def _build_offsets(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
         """Faust's own, after discarding any local table partition that records a changelog
         position past the changelog's committed end: it holds writes that never committed
         (or the topic was recreated). Faust would stop the worker with ConsistencyError; the
         partition is rebuilt from the changelog instead."""
-        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
-        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps],
-                                            retry_for_s=RECOVERY_RETRY_S)
+        # The actives' ends were read a moment ago, by _build_highwaters of this same pass.
+        ends = dict(self.active_highwaters) if title == "active" else await self._committed_ends(tps)
         for tp in tps:
-            recorded, end = destination.get(tp), last.get(TopicPartition(tp.topic, tp.partition), NO_RECORD)
+            recorded, end = destination.get(tp), ends.get(tp, NO_RECORD)
             if recorded is not None and recorded > end:
                 table = self.tp_to_table[tp]
                 self.log.warning("Discarding local table %s partition %s: it records changelog offset %s, past the "
@@ -95,10 +101,7 @@ class SeekThenResumeRecovery(Recovery):
 
     async def _build_highwaters(self, consumer: Any, tps: Set[TP], destination: Counter[TP], title: str) -> None:
         """Faust's own, with the last offset a read_committed consumer receives."""
-        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
-        last = await last_committed_offsets(bootstrap, [TopicPartition(tp.topic, tp.partition) for tp in tps],
-                                            retry_for_s=RECOVERY_RETRY_S)
-        highwaters = {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
+        highwaters = await self._committed_ends(tps)
         self.log.info("Highwater for %s changelog partitions:\n%s", title,
                       self._highwater_logtable(highwaters, title=title))
         destination.clear()

@@ -23,7 +23,7 @@ from processors import metrics, startup
 from processors.app import build_app
 from processors.changelogs import discard_tables, rebuild_tables
 from processors.startup import CannotStart
-from schemas.reach import BOOTSTRAP_TIMEOUT_MS
+from schemas.reach import BOOTSTRAP_TIMEOUT_MS, kafka_unreachable
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,11 @@ class DiagnosticWorker(Worker):
         dump_state(self.app)
 
 
+def admin_client(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
+                            request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+
+
 def changelog_topics(app: faust.App) -> list[str]:
     return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
 
@@ -80,11 +85,9 @@ def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
     from the changelogs. Raises CannotStart."""
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line below says it all
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
-                                 request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+        admin = admin_client(settings)
     except Exception as exc:
-        raise CannotStart(f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc.__class__.__name__}); "
-                          f"is it running? (make up)") from exc
+        raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
     try:
         startup.check_partitions(admin, settings)
         identity = startup.cluster_identity(admin, changelog_topics(app))
@@ -142,8 +145,7 @@ def run(loglevel: str = "info") -> int:
 def remember_identity_after_stop(app: faust.App, settings: Settings, tabledir: Path) -> None:
     """The changelogs exist once the worker has run: record their ids with the clean stop."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
-                                 request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+        admin = admin_client(settings)
         try:
             startup.remember_identity(tabledir, startup.cluster_identity(admin, changelog_topics(app)))
         finally:

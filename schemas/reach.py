@@ -32,6 +32,11 @@ def _kafka_errors() -> tuple[type[BaseException], ...]:
     return (*(getattr(kafka.errors, n) for n in names if hasattr(kafka.errors, n)), aiokafka.errors.KafkaConnectionError)
 
 
+def kafka_unreachable(prog: str, settings: Settings, exc: BaseException) -> str:
+    return (f"{prog}: cannot reach Kafka at {settings.kafka_bootstrap} ({exc.__class__.__name__}); "
+            f"start the local stack with `make up`, or set KAFKA_BOOTSTRAP")
+
+
 @contextmanager
 def reported(prog: str, settings: Settings) -> Iterator[None]:
     """Run a command; an unreachable Kafka or PostgreSQL ends it with one line on stderr
@@ -43,8 +48,7 @@ def reported(prog: str, settings: Settings) -> Iterator[None]:
     try:
         yield
     except _kafka_errors() as exc:
-        print(f"{prog}: cannot reach Kafka at {settings.kafka_bootstrap} ({exc.__class__.__name__}); "
-              f"start the local stack with `make up`, or set KAFKA_BOOTSTRAP", file=sys.stderr)
+        print(kafka_unreachable(prog, settings, exc), file=sys.stderr)
         raise SystemExit(EXIT_UNREACHABLE) from None
     except psycopg2.OperationalError as exc:
         first = (str(exc).strip().splitlines() or ["no answer"])[0]
