@@ -26,7 +26,6 @@ import faust
 from faust.types import TP
 from croniter import croniter
 from kafka.partitioner.default import murmur2
-from pydantic import ValidationError
 
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
@@ -35,9 +34,8 @@ from processors.eos import (Record, TableWriter, TransactionalSender, Transport,
                             iter_range, partition_keys, timer_gate)
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
-from processors.router import internal_error, process
+from processors.router import internal_error, process, read_delegation, read_resolution, record_time
 from schemas.admin_units import load as load_units
-from schemas.models import ComplaintResolved, describe_errors
 from schemas.settings import Settings
 from schemas.times import ICT, utcnow
 from schemas.topics import Topics
@@ -48,6 +46,7 @@ DEAD_LETTER_MARK = "#dead-letter-offset/{topic}/{partition}"
 CURSOR = "#clock-cursor/{partition}"
 DIGEST_MARK = "#digest-date/{partition}"
 MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of deadlines per tick
+EXPIRY = 0  # deadline index entries of this "stage" expire a resolution still waiting for its complaint
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -129,10 +128,11 @@ def build_app(settings: Settings | None = None) -> faust.App:
     units = load_units()
     stages = clock.parse_stages(settings.escalation_stages)
     stage_by_number = {s.number: s for s in stages}
+    pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
     app = faust_app(settings)
     sender = TransactionalSender(app)
     gate = timer_gate(app)
-    registry = DelegationRegistry()
+    registry = DelegationRegistry(units)
     follower = RegistryFollower(settings.kafka_bootstrap, topics.delegations, registry)
     app.service(follower)
     open_complaints = OpenComplaints()
@@ -142,6 +142,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     submitted = app.topic(topics.submitted, **raw)
     resolved = app.topic(topics.resolved, **raw)
     digest_parts = app.topic(topics.digest_parts, **raw)
+    delegation_events = app.topic(topics.delegations, **raw)
     # Untyped tables: Faust uses JSON for keys and values, when writing and recovering alike.
     complaints = app.Table("complaints", default=None, partitions=settings.partitions)
     deadlines = app.Table("deadlines", default=None, partitions=settings.partitions)
@@ -168,19 +169,23 @@ def build_app(settings: Settings | None = None) -> faust.App:
         return out
 
     async def send_dead_letter(message: Any, letter: bytes, error: str, source_label: str) -> None:
-        """Exactly once: the partition's last dead-lettered offset is committed with the letter."""
-        mark = DEAD_LETTER_MARK.format(topic=source_label, partition=message.partition)
-        last = complaints.get(mark)
-        if last is not None and last >= message.offset:  # offset 0 is an offset
-            return
-        await sender.send_atomically(message.tp, [state.set(mark, message.offset, message.partition),
-                                                  Record(topics.dead_letter, message.key, letter)])
+        """Exactly once: the partition's last dead-lettered offset is committed with the letter.
+        (The delegations topic is not co-partitioned with the tables: its letters rely on the
+        transaction's offset commit alone.)"""
+        out = [Record(topics.dead_letter, message.key, letter)]
+        if source_label != "delegations":
+            mark = DEAD_LETTER_MARK.format(topic=source_label, partition=message.partition)
+            last = complaints.get(mark)
+            if last is not None and last >= message.offset:  # offset 0 is an offset
+                return
+            out.append(state.set(mark, message.offset, message.partition))
+        await sender.send_atomically(message.tp, out)
         metrics.DEAD_LETTERS.labels(source=source_label, error=error).inc()
 
-    async def refuse_resolution(message: Any, problem: Unreadable) -> None:
+    async def refuse(message: Any, problem: Unreadable, source_label: str) -> None:
         letter = dead_letter(problem, Source(message.topic, message.partition, message.offset), message.key,
                              message.value, utcnow())
-        await send_dead_letter(message, dumps(letter), problem.error, "resolved")
+        await send_dead_letter(message, dumps(letter), problem.error, source_label)
 
     async def rekey(message: Any, topic: str, complaint_id: str) -> bool:
         """A record keyed otherwise than by its complaint_id sits on the wrong partition for
@@ -203,7 +208,8 @@ def build_app(settings: Settings | None = None) -> faust.App:
             source = Source(message.topic, message.partition, message.offset)
             try:
                 result = process(message.value, message.key, source, now=now, lookup=complaints.get,
-                                 delegations=registry, units=units, topics=topics)
+                                 delegations=registry, units=units, topics=topics,
+                                 received_at=record_time(message.timestamp, now))
             except Exception as exc:  # a bug of ours must not lose the event: keep it for replay
                 log.exception("cannot route offset %s of %s", message.offset, message.tp)
                 result = internal_error(exc, source, message.key, message.value, topics)
@@ -237,15 +243,11 @@ def build_app(settings: Settings | None = None) -> faust.App:
     async def record_resolutions(stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
+            now = utcnow()
             try:
-                if message.value is None:
-                    raise Unreadable("empty_value", "the event has no value")
-                resolution = ComplaintResolved.model_validate_json(message.value)
-            except ValidationError as exc:
-                await refuse_resolution(message, Unreadable("validation_error", describe_errors(exc)))
-                continue
+                resolution = read_resolution(message.value, record_time(message.timestamp, now), units)
             except Unreadable as problem:
-                await refuse_resolution(message, problem)
+                await refuse(message, problem, "resolved")
                 continue
             cid = resolution.complaint_id
             if await rekey(message, topics.resolved, cid):
@@ -255,13 +257,31 @@ def build_app(settings: Settings | None = None) -> faust.App:
             metrics.RESOLUTIONS.labels(effect=effect.kind).inc()
             if effect.kind == "repeat":
                 continue
-            await sender.send_atomically(message.tp, [state.set(cid, record, message.partition)])
-            if effect.kind == "late":
+            out = [state.set(cid, record, message.partition)]
+            if effect.kind == "pending" and effect.first:  # its complaint may never come
+                expiry = clock.due_key(message.partition, now + pending_ttl, cid, EXPIRY)
+                out.append(index.set(expiry, [cid, EXPIRY], message.partition))
+            await sender.send_atomically(message.tp, out)
+            if effect.kind == "late" and effect.first:
                 metrics.LATE_RESOLUTIONS.inc()
             if effect.first and effect.kind != "pending":
                 hours = (resolution.resolved_at - clock.ts(record["recorded_at"])).total_seconds() / 3600
                 metrics.TIME_TO_RESOLUTION.observe(max(0.0, hours))
                 open_complaints.change(message.partition, record, -1)
+
+    # -- delegations ---------------------------------------------------------------------
+    @app.agent(delegation_events)
+    async def check_delegations(stream: faust.StreamT) -> None:
+        """Every worker's registry ignores an invalid grant; the one worker that owns the
+        topic's partition dead-letters it, so its author can see why and correct it."""
+        async for event in stream.events():
+            message = event.message
+            if message.value is None:  # a revocation
+                continue
+            try:
+                read_delegation(message.key, message.value, units)
+            except Unreadable as problem:
+                await refuse(message, problem, "delegations")
 
     # -- the clock -------------------------------------------------------------------------
     def ready() -> bool:
@@ -291,6 +311,12 @@ def build_app(settings: Settings | None = None) -> faust.App:
                              clock.second_prefix(partition, last + 1))
             for key, (cid, number) in due:
                 record = complaints.get(cid)
+                if number == EXPIRY:
+                    if isinstance(record, dict) and "route" not in record:  # its complaint never came
+                        out.append(state.delete(cid, partition))
+                        metrics.RESOLUTIONS_EXPIRED.inc()
+                    out.append(index.delete(key, partition))
+                    continue
                 stage = stage_by_number.get(number)
                 if stage is not None and clock.should_escalate(record, stage):
                     out.append(escalation(cid, record, stage, now))

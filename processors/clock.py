@@ -35,6 +35,8 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
             stages.append(Stage(int(number), dt.timedelta(hours=float(hours))))
         except ValueError as exc:
             raise ValueError(f"escalation stage {part!r}: expected STAGE:HOURS, e.g. 1:48") from exc
+    if any(s.number < 1 for s in stages):
+        raise ValueError("escalation stage numbers start at 1")
     if not stages or stages[0].number != 1 or stages[0].after != SLA:
         raise ValueError("escalation stages must start with 1:48 (the Ministry's 48-hour rule)")
     if len({s.number for s in stages}) != len(stages):
@@ -121,7 +123,9 @@ def escalate(complaint_id: str, record: dict[str, Any], stage: Stage, now: dt.da
 
 @dataclass(frozen=True)
 class ResolutionEffect:
-    kind: str  # "pending" (before its complaint), "in_time", "late", "repeat" (an earlier one counts)
+    # "pending" (before its complaint), "in_time", "late", "repeat" (an earlier one counts),
+    # "in_time_after_escalation": stamped by the deadline but read after the escalation left.
+    kind: str
     first: bool  # the complaint's first resolution
 
 
@@ -137,5 +141,9 @@ def resolve(record: dict[str, Any] | None, resolution: ComplaintResolved) -> tup
     record["resolved_by"] = resolution.resolved_by.model_dump()
     if "route" not in record:
         return record, ResolutionEffect("pending", first)
-    in_time = resolved_at <= ts(record["deadline"]) and 1 not in record.get("escalated", ())
-    return record, ResolutionEffect("in_time" if in_time else "late", first)
+    # One meaning of late, as in the SLA report: resolved_at after the deadline. A result
+    # recorded in time counts in time even when it reached us after the escalation was sent.
+    if resolved_at > ts(record["deadline"]):
+        return record, ResolutionEffect("late", first)
+    escalated = 1 in record.get("escalated", ())
+    return record, ResolutionEffect("in_time_after_escalation" if escalated else "in_time", first)

@@ -32,11 +32,14 @@ ESCALATION_DELAY = Histogram(
 )
 RESOLUTIONS = Counter("complaints_resolutions_total", "Resolutions read, by what they did", ["effect"])
 LATE_RESOLUTIONS = Counter("complaints_late_resolutions_total",
-                           "Resolutions after their deadline or after the escalation")
+                           "First resolutions whose resolved_at is after the deadline (the SLA report's late)")
 TIME_TO_RESOLUTION = Histogram(
     "complaints_time_to_resolution_hours", "From recorded_at to the first resolution's resolved_at",
     buckets=(1, 2, 4, 8, 12, 24, 36, 48, 60, 72, 96, 168),
 )
+RESOLUTIONS_EXPIRED = Counter(
+    "complaints_resolutions_expired_total",
+    "Resolutions whose complaint never arrived, dropped after PENDING_RESOLUTION_TTL_S (default 14 days)")
 DIGESTS = Counter("complaints_digests_total", "DailyDigest events emitted")
 DELEGATIONS_ACTIVE = Gauge("complaints_delegations_active", "Delegated units in this worker's registry", ["level"])
 REGISTRY_OFFSET = Gauge("complaints_delegations_registry_offset",

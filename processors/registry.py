@@ -14,9 +14,10 @@ from collections.abc import Iterator, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
-from pydantic import ValidationError
-
 from processors import metrics
+from processors.deadletter import Unreadable
+from processors.router import read_delegation
+from schemas.admin_units import AdminUnits
 from schemas.models import Delegation
 
 log = logging.getLogger(__name__)
@@ -25,24 +26,22 @@ log = logging.getLogger(__name__)
 class DelegationRegistry(Mapping[str, Delegation]):
     """unit_code -> Delegation; a null value (tombstone) revokes."""
 
-    def __init__(self) -> None:
+    def __init__(self, units: AdminUnits) -> None:
         self._grants: dict[str, Delegation] = {}
+        self.units = units
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Apply one record of the topic. An invalid grant is ignored here; the worker that
+        owns the topic's partition puts it on the dead letters (app.check_delegations)."""
         if key is None:
-            log.warning("delegation without a key ignored")
             return
         unit_code = key.decode("utf-8", "replace")
         if value is None:
             self._grants.pop(unit_code, None)
         else:
             try:
-                grant = Delegation.model_validate_json(value)
-            except ValidationError as exc:
-                log.warning("invalid delegation for %s ignored: %s", unit_code, exc)
-                return
-            if grant.unit_code != unit_code:
-                log.warning("delegation keyed %s names unit %s; ignored", unit_code, grant.unit_code)
+                grant = read_delegation(key, value, self.units)
+            except Unreadable:
                 return
             self._grants[unit_code] = grant
         self._export()

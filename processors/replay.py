@@ -9,7 +9,6 @@ A line still invalid after correction is reported and not sent; nothing else is 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -17,10 +16,12 @@ from pydantic import ValidationError
 
 from processors.deadletter import Unreadable, decode_raw
 from processors.readback import read_committed
-from processors.router import read_complaint
+from processors.router import read_complaint, read_delegation, read_resolution
 from producers.client import ComplaintPublisher
-from schemas.models import ComplaintResolved, DeadLetter, describe_errors
+from schemas.admin_units import load as load_units
+from schemas.models import DeadLetter, describe_errors
 from schemas.settings import Settings
+from schemas.times import utcnow
 from schemas.topics import Topics
 
 
@@ -41,15 +42,16 @@ def check(letter: DeadLetter, topics: Topics) -> str | None:
     """Why the corrected event would be refused again, or None when it is valid now."""
     raw = decode_raw(letter)
     source = topics.source_of(letter.source_topic)
+    now = utcnow()  # the corrected event gets a new record timestamp: judged against now
     try:
         if source == "complaints.submitted":
-            read_complaint(raw, dt.datetime.now(dt.timezone.utc))
+            read_complaint(raw, now)
         elif source == "complaints.resolved":
-            ComplaintResolved.model_validate_json(raw)
+            read_resolution(raw, now, load_units())
+        elif source == "complaints.delegations" and raw:
+            read_delegation(letter.key.encode("utf-8") if letter.key is not None else None, raw, load_units())
     except Unreadable as problem:
         return f"{problem.error}: {problem.detail}"
-    except ValidationError as exc:
-        return describe_errors(exc)
     return None
 
 

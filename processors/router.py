@@ -1,4 +1,4 @@
-"""One submitted event in, one decision out: the router's logic, free of Faust.
+"""One input event in, one decision out: the router's logic, free of Faust.
 
 The Faust agent (processors/app.py) feeds it raw bytes and sends what it returns. Kept
 apart so it is unit-tested without a broker and reused by the benchmark's baseline.
@@ -10,15 +10,19 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.routing import Decision, route
 from schemas.admin_units import AdminUnits
-from schemas.models import ComplaintSubmitted, Delegation, FutureTimestampError, describe_errors
+from schemas.checks import delegation_problem, resolution_problem
+from schemas.models import (ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError,
+                            describe_errors)
 from schemas.topics import Topics
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,8 @@ class Result:
     error: str | None = None
 
 
-def read_complaint(raw: bytes | None, now: dt.datetime) -> tuple[dict[str, Any], ComplaintSubmitted]:
-    """Parse and validate, or raise Unreadable naming what is wrong (rule 5)."""
+def read_object(raw: bytes | None) -> dict[str, Any]:
+    """The event's JSON object, or Unreadable saying why not."""
     if raw is None or raw == b"":
         raise Unreadable("empty_value", "the event has no value")
     try:
@@ -50,17 +54,64 @@ def read_complaint(raw: bytes | None, now: dt.datetime) -> tuple[dict[str, Any],
         raise Unreadable("not_json", f"not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise Unreadable("validation_error", f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def validated(model: type[M], doc: dict[str, Any]) -> M:
     try:
-        complaint = ComplaintSubmitted.model_validate(doc)
+        return model.model_validate(doc)
     except ValidationError as exc:
         kinds = {err["type"] for err in exc.errors()}
-        error = "naive_timestamp" if kinds == {"timezone_aware"} else "validation_error"
+        if kinds == {"timezone_aware"}:
+            error = "naive_timestamp"
+        elif "forbidden_character" in kinds:
+            error = "forbidden_character"
+        else:
+            error = "validation_error"
         raise Unreadable(error, describe_errors(exc)) from exc
+
+
+def read_complaint(raw: bytes | None, received_at: dt.datetime) -> tuple[dict[str, Any], ComplaintSubmitted]:
+    """Parse and validate, or raise Unreadable naming what is wrong (rule 5). `received_at`
+    is the Kafka record's timestamp: the same event gets the same verdict on a replay."""
+    doc = read_object(raw)
+    complaint = validated(ComplaintSubmitted, doc)
     try:
-        complaint.check_not_future(now)
+        complaint.check_not_future(received_at)
     except FutureTimestampError as exc:
         raise Unreadable("future_recorded_at", str(exc)) from exc
     return doc, complaint
+
+
+def read_resolution(raw: bytes | None, received_at: dt.datetime, units: AdminUnits) -> ComplaintResolved:
+    """A resolution, or Unreadable: rule 5, and its resolved_by must be a real unit."""
+    resolution = validated(ComplaintResolved, read_object(raw))
+    try:
+        resolution.check_not_future(received_at)
+    except FutureTimestampError as exc:
+        raise Unreadable("future_resolved_at", str(exc)) from exc
+    problem = resolution_problem(resolution, units)
+    if problem:
+        raise Unreadable("unknown_unit", problem)
+    return resolution
+
+
+def read_delegation(key: bytes | None, raw: bytes, units: AdminUnits) -> Delegation:
+    """A grant (raw is not None: a null value is a revocation), or Unreadable."""
+    grant = validated(Delegation, read_object(raw))
+    problem = delegation_problem(grant, units)
+    if problem:
+        raise Unreadable("unknown_unit", problem)
+    if key is None or key.decode("utf-8", "replace") != grant.unit_code:
+        raise Unreadable("wrong_key", f"a delegation is keyed by its unit_code ({grant.unit_code})")
+    return grant
+
+
+def record_time(timestamp_s: float | None, fallback: dt.datetime) -> dt.datetime:
+    """A Kafka record's timestamp (seconds, as Faust gives it) as an aware datetime."""
+    if timestamp_s is None or timestamp_s <= 0:
+        return fallback
+    return dt.datetime.fromtimestamp(timestamp_s, dt.timezone.utc)
 
 
 def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, routed_at: dt.datetime,
@@ -82,9 +133,10 @@ def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, 
 
 def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.datetime,
             lookup: Callable[[str], dict[str, Any] | None], delegations: Mapping[str, Delegation],
-            units: AdminUnits, topics: Topics) -> Result:
+            units: AdminUnits, topics: Topics, received_at: dt.datetime | None = None) -> Result:
+    """`now` stamps routed_at; `received_at` (the record's timestamp, else `now`) judges rule 5."""
     try:
-        doc, complaint = read_complaint(raw, now)
+        doc, complaint = read_complaint(raw, received_at or now)
     except Unreadable as problem:
         letter = dead_letter(problem, source, key, raw, now)
         return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), error=problem.error)

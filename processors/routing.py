@@ -65,22 +65,32 @@ class Decision:
 
 def resolve_place(province: str | None, district: str | None, commune: str | None,
                   units: AdminUnits, prefix: str = "") -> Place:
-    """Keep the deepest consistent chain of codes; every dropped code leaves a warning.
+    """Keep the deepest consistent chain of codes; every dropped code leaves a warning
+    naming it (rule 4).
 
-    A commune given without its district implies that district (commune codes are unique
-    nationwide). A code below a dropped one is dropped too: it cannot be placed.
+    Codes imply their parents (rule 2; codes are unique nationwide): a commune implies its
+    district and province, a district its province. A commune is placed under the district
+    kept, or, when the district given was dropped, under the province. An unknown province
+    drops everything below it: the complaint is not placed by codes that contradict it.
     """
     warnings: list[str] = []
 
     def warn(kind: str) -> None:
         warnings.append(prefix + kind)
 
-    if not province:
-        if district:
-            warn("district_without_province")
-        if commune:
-            warn("commune_without_province")
-        return Place(warnings=tuple(warnings))
+    district_unit = units.district(district) if district else None
+    commune_unit = units.commune(commune) if commune else None
+    if not province:  # implied by the deepest known code below it
+        if district_unit is not None:
+            province = district_unit.parent
+        elif commune_unit is not None:
+            province = units.province_of_district(commune_unit.parent or "")
+        if not province:
+            if district:
+                warn("unknown_district")
+            if commune:
+                warn("unknown_commune")
+            return Place(warnings=tuple(warnings))
 
     province_ok = units.province(province) is not None
     if not province_ok:
@@ -88,33 +98,29 @@ def resolve_place(province: str | None, district: str | None, commune: str | Non
 
     district_ok = False
     if district:
-        unit = units.district(district)
-        if unit is None:
+        if district_unit is None:
             warn("unknown_district")
-        elif not province_ok or unit.parent != province:
+        elif not province_ok or district_unit.parent != province:
             warn("district_not_in_province")
         else:
             district_ok = True
 
     commune_ok = False
-    implied_district = None
     if commune:
-        unit = units.commune(commune)
-        if unit is None:
+        if commune_unit is None:
             warn("unknown_commune")
-        elif district and unit.parent != district:
+        elif district_ok and commune_unit.parent != district:
             warn("commune_not_in_district")
-        elif not province_ok or units.province_of_district(unit.parent) != province:
+        elif not province_ok or units.province_of_district(commune_unit.parent or "") != province:
             warn("commune_not_in_province")
         else:
             commune_ok = True
-            implied_district = unit.parent
 
     if not province_ok:
         return Place(warnings=tuple(warnings))
     return Place(
         province_code=province,
-        district_code=district if district_ok else implied_district,
+        district_code=commune_unit.parent if commune_ok and commune_unit else (district if district_ok else None),
         commune_code=commune if commune_ok else None,
         warnings=tuple(warnings),
     )

@@ -16,6 +16,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
+from schemas.admin_units import load as load_units
+from schemas.checks import delegation_problem, resolution_problem
 from schemas.models import ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError, describe_errors
 from schemas.settings import Settings
 from schemas.times import utcnow
@@ -85,10 +87,20 @@ class ComplaintPublisher:
 
     def publish_resolution(self, event: ComplaintResolved | Mapping[str, Any] | str | bytes, *, wait: bool = True):
         resolution = validate(ComplaintResolved, event)
+        try:
+            resolution.check_not_future(self.clock())
+        except FutureTimestampError as exc:
+            raise InvalidEvent(f"invalid ComplaintResolved: {exc}") from exc
+        problem = resolution_problem(resolution, load_units())
+        if problem:
+            raise InvalidEvent(f"invalid ComplaintResolved: {problem}")
         return self._send(self.topics.resolved, resolution.complaint_id, _dump(resolution), wait)
 
     def grant_delegation(self, event: Delegation | Mapping[str, Any] | str | bytes, *, wait: bool = True):
         grant = validate(Delegation, event)
+        problem = delegation_problem(grant, load_units())
+        if problem:
+            raise InvalidEvent(f"invalid Delegation: {problem}")
         return self._send(self.topics.delegations, grant.unit_code, _dump(grant), wait)
 
     def revoke_delegation(self, unit_code: str, *, wait: bool = True):

@@ -11,6 +11,7 @@ Unknown top-level fields are kept (the contract may be extended with optional fi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,6 +24,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # How far in the future a recorded_at may lie before the event is refused (clock skew).
 MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
@@ -56,6 +58,55 @@ Route = Literal["site_system", "jurisdiction", "triage"]
 JurisdictionLevel = Literal["province", "district", "commune"]
 HandlerLevel = Literal["site", "province", "district", "commune", "national"]
 Outcome = Literal["updated", "rejected", "duplicate", "referred"]
+
+
+# Rule 5: text may not hold NUL, another C0 control character (tab, LF and CR aside) or a
+# lone surrogate. PostgreSQL cannot store NUL in text or jsonb, and a lone surrogate cannot
+# be encoded as UTF-8 at all: refused at the edge, such an event goes to the dead letter.
+_FORBIDDEN_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _char_name(char: str) -> str:
+    if char == "\x00":
+        return "U+0000 (NUL)"
+    if "\ud800" <= char <= "\udfff":
+        return f"U+{ord(char):04X} (a lone surrogate)"
+    return f"U+{ord(char):04X} (a control character)"
+
+
+def forbidden_text(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first string in `value` (keys included) holding a forbidden character, as
+    (where, which character); None when all text is clean. Names the place, never the text."""
+    if isinstance(value, str):
+        found = _FORBIDDEN_CHAR.search(value)
+        return (path or "(value)", _char_name(found.group())) if found else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _FORBIDDEN_CHAR.search(key):
+                return (path or "(value)", _char_name(_FORBIDDEN_CHAR.search(key).group()) + " in a field name")
+            problem = forbidden_text(item, where)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            problem = forbidden_text(item, f"{path}.{n}" if path else str(n))
+            if problem:
+                return problem
+    return None
+
+
+class _CleanText(BaseModel):
+    """Input events: every string, known field or not, is free of forbidden characters."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_forbidden_characters(cls, data: Any) -> Any:
+        problem = forbidden_text(data)
+        if problem:
+            where, char = problem
+            raise PydanticCustomError("forbidden_character", "{where} holds {char}", {"where": where, "char": char})
+        return data
 
 
 class _Strict(BaseModel):
@@ -110,7 +161,7 @@ class Dose(_Strict):
         return bool(self.dose_number and self.vaccine and self.vaccine.strip() and self.vaccinated_on)
 
 
-class ComplaintSubmitted(_Event):
+class ComplaintSubmitted(_Event, _CleanText):
     schema_version: Literal[1] = 1
     event_id: EventId
     complaint_id: ComplaintId
@@ -127,12 +178,15 @@ class ComplaintSubmitted(_Event):
         return self.recorded_at + SLA
 
     def check_not_future(self, now: dt.datetime) -> None:
-        """Rule 5: a recorded_at more than 5 minutes ahead of `now` is refused."""
-        if self.recorded_at - now > MAX_FUTURE_SKEW:
-            raise FutureTimestampError(
-                f"recorded_at {self.recorded_at.isoformat()} is more than "
-                f"{int(MAX_FUTURE_SKEW.total_seconds() // 60)} minutes in the future"
-            )
+        """Rule 5: a recorded_at more than 5 minutes ahead of `now` is refused. `now` is the
+        Kafka record's timestamp where there is one, so a replay gets the same verdict."""
+        _check_not_future("recorded_at", self.recorded_at, now)
+
+
+def _check_not_future(field: str, moment: dt.datetime, now: dt.datetime) -> None:
+    if moment - now > MAX_FUTURE_SKEW:
+        raise FutureTimestampError(f"{field} {moment.isoformat()} is more than "
+                                   f"{int(MAX_FUTURE_SKEW.total_seconds() // 60)} minutes in the future")
 
 
 class FutureTimestampError(ValueError):
@@ -171,7 +225,7 @@ class ResolvedBy(_Strict):
     unit_code: UnitCode
 
 
-class ComplaintResolved(_Event):
+class ComplaintResolved(_Event, _CleanText):
     schema_version: Literal[1] = 1
     event_id: EventId
     complaint_id: ComplaintId
@@ -180,8 +234,12 @@ class ComplaintResolved(_Event):
     outcome: Outcome
     note: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
+    def check_not_future(self, now: dt.datetime) -> None:
+        """Rule 5 for resolutions: resolved_at at most 5 minutes after `now`."""
+        _check_not_future("resolved_at", self.resolved_at, now)
 
-class Delegation(_Event):
+
+class Delegation(_Event, _CleanText):
     """The provincial DoH has given this district or commune unit an account."""
 
     unit_code: Annotated[str, StringConstraints(pattern=r"^([0-9]{3}|[0-9]{5})$")]
@@ -273,6 +331,9 @@ def describe_errors(exc: Exception) -> str:
         return str(exc)
     lines = []
     for err in errors(include_url=False):
+        if err.get("type") == "forbidden_character":  # its message names the field itself
+            lines.append(str(err.get("msg")))
+            continue
         loc = ".".join(str(part) for part in err.get("loc", ())) or "(value)"
         lines.append(f"{loc}: {err.get('msg')}")
     return "; ".join(lines)

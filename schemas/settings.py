@@ -55,6 +55,9 @@ class Settings:
     digest_schedule: str = "0 7 * * *"
     digest_clock_offset_s: float = 0.0
     digest_max_items: int = 500
+    # A resolution whose complaint has not arrived waits this long, then is dropped
+    # (complaints_resolutions_expired_total): a typo'd complaint_id must not stay forever.
+    pending_resolution_ttl_s: float = 14 * 24 * 3600.0
     faust_data_dir: str = ".run/faust"
     faust_store: str = "rocksdb://"
     # How often the worker commits its transactions: read_committed consumers see routed
@@ -85,6 +88,7 @@ class Settings:
             digest_schedule=env.get("DIGEST_SCHEDULE") or "0 7 * * *",
             digest_clock_offset_s=_float("DIGEST_CLOCK_OFFSET_S", 0.0),
             digest_max_items=_int("DIGEST_MAX_ITEMS", 500),
+            pending_resolution_ttl_s=_float("PENDING_RESOLUTION_TTL_S", 14 * 24 * 3600.0),
             faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),

@@ -58,13 +58,13 @@ def test_a_resolution_after_the_deadline_is_late_and_does_not_prevent_the_escala
     assert effect.kind == "late" and clock.should_escalate(r, STAGE1)
 
 
-def test_after_the_escalation_a_resolution_is_late_and_nothing_new_is_due():
+def test_a_resolution_stamped_in_time_but_read_after_the_escalation_is_in_time_and_nothing_new_is_due():
     r = record()
     event = clock.escalate("C1", r, STAGE1, RECORDED + dt.timedelta(hours=48, seconds=1))
     assert (event.stage, event.overdue_seconds, event.event_id) == (1, 1.0, "esc-C1-1")
     assert not clock.should_escalate(r, STAGE1)
     r, effect = clock.resolve(r, resolution(RECORDED + dt.timedelta(hours=47)))
-    assert effect.kind == "late"
+    assert effect.kind == "in_time_after_escalation"  # stamped in time: not late
     assert not clock.should_escalate(r, STAGE1)
 
 

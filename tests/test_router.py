@@ -8,7 +8,8 @@ import pytest
 
 from processors.app import key_partition
 from processors.deadletter import Source
-from processors.router import process
+from processors.deadletter import Unreadable
+from processors.router import process, read_delegation, read_resolution
 from schemas.admin_units import load
 from schemas.models import DeadLetter, RoutedComplaint
 from schemas.topics import Topics
@@ -53,6 +54,10 @@ def test_a_resolution_that_came_first_is_kept_in_the_new_record():
     (json.dumps(complaint(recorded_at="2021-11-08T09:00:00")).encode(), "naive_timestamp"),
     (json.dumps(complaint(recorded_at="2021-11-08T10:06:00+07:00")).encode(), "future_recorded_at"),
     (json.dumps({**complaint(), "doses": "two"}).encode(), "validation_error"),
+    (json.dumps({**complaint(), "description": "ends in NUL\u0000"}).encode(), "forbidden_character"),
+    (json.dumps({**complaint(), "description": "bell\u0007"}).encode(), "forbidden_character"),
+    (b'{"complaint_id": "X", "description": "lone \\ud800"}', "forbidden_character"),
+    (json.dumps({**complaint(), "extra": {"deep": ["\u001b[31m"]}}).encode(), "forbidden_character"),
 ])
 def test_what_cannot_be_read_is_dead_lettered_whole(raw, error):
     result = run(raw, key=b"key-1")
@@ -72,3 +77,77 @@ def test_key_partition_agrees_with_aiokafkas_default_partitioner():
 
     for key in ["C-1", "P1", "Nguyễn", "x" * 64]:
         assert key_partition(key, 6) == DefaultPartitioner()(key.encode(), list(range(6)), list(range(6)))
+
+
+def test_a_forbidden_character_is_named_by_field_without_quoting_the_text():
+    c = complaint()
+    c["citizen"]["full_name"] = "Nguyễn Văn An\u0000"
+    result = run(json.dumps(c).encode())
+    letter = DeadLetter.model_validate_json(result.output.value)
+    assert letter.detail == "citizen.full_name holds U+0000 (NUL)"
+    assert letter.raw.encode() == json.dumps(c).encode()  # the original kept whole for correction
+
+
+def test_tab_newline_and_carriage_return_are_text():
+    c = complaint(province="79")
+    c["description"] = "line one\r\nline\ttwo"
+    assert run(json.dumps(c).encode()).kind == "routed"
+
+
+def test_rule_5_is_judged_against_the_records_timestamp_not_the_processing_time():
+    c = json.dumps(complaint(recorded_at="2021-11-08T10:06:00+07:00", province="79")).encode()
+    published = NOW + dt.timedelta(minutes=10)  # the portal published it 10 min after NOW
+    late_replay = process(c, b"k", SOURCE, now=NOW, lookup=lambda cid: None, delegations={}, units=load(),
+                          topics=Topics(), received_at=published)
+    assert late_replay.kind == "routed"
+    early = process(c, b"k", SOURCE, now=NOW + dt.timedelta(days=30), lookup=lambda cid: None, delegations={},
+                    units=load(), topics=Topics(), received_at=NOW)
+    assert early.kind == "dead_letter" and early.error == "future_recorded_at"
+
+
+def resolution(**changes):
+    event = {"schema_version": 1, "event_id": "r-1", "complaint_id": "C-1", "resolved_at": "2021-11-08T10:00:00+07:00",
+             "resolved_by": {"level": "district", "unit_code": "760"}, "outcome": "updated"}
+    return json.dumps({**event, **changes}).encode()
+
+
+@pytest.mark.parametrize("raw, error, fragment", [
+    (resolution(resolved_by={"level": "district", "unit_code": "99999"}), "unknown_unit", "no district has code"),
+    (resolution(resolved_by={"level": "commune", "unit_code": "760"}), "unknown_unit", "no commune"),
+    (resolution(resolved_by={"level": "province", "unit_code": "00"}), "unknown_unit", "no province"),
+    (resolution(resolved_by={"level": "national", "unit_code": "HN"}), "unknown_unit", "national unit"),
+    (resolution(resolved_at="2021-11-08T10:06:00+07:00"), "future_resolved_at", "in the future"),
+    (resolution(note="done\u0000"), "forbidden_character", "note holds U+0000"),
+    (resolution(outcome="fixed"), "validation_error", "outcome"),
+    (b"\xff", "not_json", "UTF-8"),
+])
+def test_resolutions_that_cannot_count_are_refused_with_the_reason(raw, error, fragment):
+    with pytest.raises(Unreadable) as refused:
+        read_resolution(raw, NOW, load())
+    assert refused.value.error == error and fragment in refused.value.detail
+
+
+def test_a_resolution_by_a_real_unit_or_any_site_is_read():
+    assert read_resolution(resolution(), NOW, load()).resolved_by.unit_code == "760"
+    assert read_resolution(resolution(resolved_by={"level": "site", "unit_code": "S-1"}), NOW, load())
+    assert read_resolution(resolution(resolved_by={"level": "national", "unit_code": "VN"}), NOW, load())
+
+
+def grant(**changes):
+    event = {"unit_code": "760", "level": "district", "province_code": "79", "district_code": "760",
+             "granted_at": "2021-11-08T10:00:00+07:00", "granted_by": "79"}
+    return json.dumps({**event, **changes}).encode()
+
+
+@pytest.mark.parametrize("key, raw, error, fragment", [
+    (b"760", grant(province_code="01"), "unknown_unit", "not in province 01"),
+    (b"999", grant(unit_code="999", district_code="999"), "unknown_unit", "no district has code '999'"),
+    (b"20194", grant(unit_code="20194", level="commune", commune_code="20194"), "unknown_unit",
+     "not in district 760"),
+    (b"761", grant(), "wrong_key", "keyed by its unit_code"),
+    (b"760", grant(granted_at="2021-11-08T10:00:00"), "naive_timestamp", "granted_at"),
+])
+def test_delegations_that_fail_validation_are_refused_with_the_reason(key, raw, error, fragment):
+    with pytest.raises(Unreadable) as refused:
+        read_delegation(key, raw, load())
+    assert refused.value.error == error and fragment in refused.value.detail
