@@ -36,6 +36,7 @@ from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.router import internal_error, process, read_delegation, read_resolution, record_time
 from schemas.admin_units import load as load_units
+from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
 from schemas.times import ICT, utcnow
 from schemas.topics import Topics
@@ -115,6 +116,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         table_cleanup_interval=3600.0,
+        producer_max_request_size=MAX_DEAD_LETTER_BYTES + 64 * 1024,  # a dead letter of a 1 MiB input
         TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
     )
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics

@@ -29,16 +29,21 @@ class Unreadable(Exception):
 
 
 def encode_raw(raw: bytes | None) -> tuple[str, str]:
+    """As text where the bytes are UTF-8 and stay compact in JSON; else base64, which never
+    grows them by more than 4/3 (control characters escaped in JSON take 6 bytes each)."""
     if raw is None:
         return "", "utf-8"
     try:
-        return raw.decode("utf-8"), "utf-8"
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return base64.b64encode(raw).decode("ascii"), "base64"
+    if len(json.dumps(text, ensure_ascii=False)) > len(raw) * 4 // 3 + 8:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    return text, "utf-8"
 
 
 def decode_raw(letter: DeadLetter) -> bytes:
-    return base64.b64decode(letter.raw) if letter.raw_encoding == "base64" else letter.raw.encode("utf-8")
+    return letter.original_bytes()
 
 
 def dead_letter(problem: Unreadable, source: Source, key: bytes | None, raw: bytes | None,

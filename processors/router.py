@@ -18,8 +18,8 @@ from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.routing import Decision, route
 from schemas.admin_units import AdminUnits
 from schemas.checks import delegation_problem, resolution_problem
-from schemas.models import (ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError,
-                            describe_errors)
+from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation,
+                            FutureTimestampError, describe_errors)
 from schemas.topics import Topics
 
 M = TypeVar("M", bound=BaseModel)
@@ -46,12 +46,16 @@ def read_object(raw: bytes | None) -> dict[str, Any]:
     """The event's JSON object, or Unreadable saying why not."""
     if raw is None or raw == b"":
         raise Unreadable("empty_value", "the event has no value")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise Unreadable("too_large", f"the event has {len(raw):,} bytes; at most {MAX_EVENT_BYTES:,} are read")
     try:
         doc = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise Unreadable("not_json", f"not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise Unreadable("not_json", f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise Unreadable("not_json", "JSON nested too deeply") from exc
     if not isinstance(doc, dict):
         raise Unreadable("validation_error", f"expected a JSON object, got {type(doc).__name__}")
     return doc
@@ -60,6 +64,8 @@ def read_object(raw: bytes | None) -> dict[str, Any]:
 def validated(model: type[M], doc: dict[str, Any]) -> M:
     try:
         return model.model_validate(doc)
+    except RecursionError as exc:
+        raise Unreadable("validation_error", "nested too deeply") from exc
     except ValidationError as exc:
         kinds = {err["type"] for err in exc.errors()}
         if kinds == {"timezone_aware"}:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 from schemas.topics import Topics
@@ -14,6 +15,8 @@ from schemas.topics import Topics
 log = logging.getLogger(__name__)
 
 COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+# A dead letter carries the original bytes, base64 at worst: room for a 1 MiB input.
+DEAD_LETTER_CONFIG = {"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}
 
 
 def desired_topics(settings: Settings) -> list[NewTopic]:
@@ -26,7 +29,8 @@ def desired_topics(settings: Settings) -> list[NewTopic]:
     # Submissions and resolutions share a partition count, so a complaint and its
     # resolution land on the same partition number (both keyed by complaint_id).
     for name in [topics.submitted, topics.resolved, *topics.outputs(), *topics.internal()]:
-        wanted.append(NewTopic(name, settings.partitions, rf))
+        configs = DEAD_LETTER_CONFIG if name == topics.dead_letter else {}
+        wanted.append(NewTopic(name, settings.partitions, rf, topic_configs=configs))
     return wanted
 
 
@@ -37,7 +41,12 @@ def ensure_topics(settings: Settings | None = None) -> list[str]:
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         existing = set(admin.list_topics())
-        missing = [t for t in desired_topics(settings) if t.name not in existing]
+        wanted = desired_topics(settings)
+        missing = [t for t in wanted if t.name not in existing]
+        for topic in wanted:  # topics made before a config was added to desired_topics get it
+            if topic.name in existing and topic.topic_configs and topic.topic_configs != COMPACTED:
+                admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic.name,
+                                                    configs=topic.topic_configs)])
         created = []
         for topic in missing:
             try:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.admin_units import load as load_units
 from schemas.checks import delegation_problem, resolution_problem
-from schemas.models import ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError, describe_errors
+from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError,
+                            describe_errors)
 from schemas.settings import Settings
 from schemas.times import utcnow
 from schemas.topics import Topics
@@ -46,6 +47,8 @@ class PublishError(RuntimeError):
 
 
 def validate(model: type[M], event: M | Mapping[str, Any] | str | bytes) -> M:
+    if isinstance(event, (str, bytes)) and len(event) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"invalid {model.__name__}: {len(event):,} bytes; at most {MAX_EVENT_BYTES:,}")
     try:
         if isinstance(event, model):
             return model.model_validate(event.model_dump())
@@ -155,6 +158,14 @@ class ComplaintPublisher:
 
 
 def _dump(model: BaseModel) -> bytes:
+    """The event as sent; refused when larger than the router reads (MAX_EVENT_BYTES)."""
+    value = _encode(model)
+    if len(value) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"invalid {type(model).__name__}: {len(value):,} bytes; at most {MAX_EVENT_BYTES:,}")
+    return value
+
+
+def _encode(model: BaseModel) -> bytes:
     return model.model_dump_json().encode("utf-8")
 
 

@@ -187,7 +187,8 @@ class ComplaintFactory:
     def malformed(self, now: dt.datetime) -> tuple[str, bytes]:
         """A payload the router must dead-letter, and its key."""
         c = self.complaint(now)
-        kind = self.rng.choice(["not_json", "missing_field", "naive_timestamp", "future", "wrong_type", "binary"])
+        kind = self.rng.choice(["not_json", "missing_field", "naive_timestamp", "future", "wrong_type", "binary",
+                                "nul", "control_character", "lone_surrogate"])
         if kind == "not_json":
             return c["complaint_id"], b"{complaint_id: " + c["complaint_id"].encode() + b", oops"
         if kind == "binary":
@@ -200,6 +201,14 @@ class ComplaintFactory:
             c["recorded_at"] = (now + dt.timedelta(hours=2)).astimezone(ICT).isoformat(timespec="seconds")
         elif kind == "wrong_type":
             c["doses"] = "two doses"
+        elif kind == "nul":  # valid JSON; PostgreSQL text cannot hold it
+            c["citizen"]["full_name"] += "\u0000"
+        elif kind == "control_character":
+            c["description"] = "\x1b[2J" + c["description"]
+        elif kind == "lone_surrogate":  # an escape JSON allows but UTF-8 cannot encode
+            c["description"] = "@@SURROGATE@@"
+            return c["complaint_id"], json.dumps(c, ensure_ascii=False).encode().replace(b"@@SURROGATE@@",
+                                                                                          b"\\ud83d")
         return c["complaint_id"], json.dumps(c, ensure_ascii=False).encode()
 
 

@@ -10,6 +10,7 @@ Unknown top-level fields are kept (the contract may be extended with optional fi
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from typing import Annotated, Any, Literal
@@ -28,6 +29,13 @@ from pydantic_core import PydanticCustomError
 
 # How far in the future a recorded_at may lie before the event is refused (clock skew).
 MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
+# The largest input event read (bytes). A routed complaint adds its routing block to the
+# submission, and Kafka refuses records above 1 MiB by default: far under that, and far
+# above any real complaint (a description is at most 5,000 characters).
+MAX_EVENT_BYTES = 512 * 1024
+# Dead letters carry the original bytes (base64 at worst: 4/3 of up to 1 MiB), so their topic
+# and the worker's producer allow records up to this size.
+MAX_DEAD_LETTER_BYTES = 2 * 1024 * 1024
 SLA = dt.timedelta(hours=48)
 
 
@@ -312,6 +320,10 @@ class DeadLetter(_Event):
     raw: str = Field(description="The original bytes as text; base64 when raw_encoding is base64")
     raw_encoding: Literal["utf-8", "base64"] = "utf-8"
     failed_at: Timestamp | None = None
+
+    def original_bytes(self) -> bytes:
+        """The bytes that were read, exactly."""
+        return base64.b64decode(self.raw) if self.raw_encoding == "base64" else self.raw.encode("utf-8", "surrogatepass")
 
 
 ALL_MODELS: dict[str, type[BaseModel]] = {

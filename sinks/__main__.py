@@ -1,4 +1,4 @@
-"""python -m sinks postgres | migrate | report sla | report overdue"""
+"""python -m sinks postgres | migrate | report sla | report overdue | quarantine"""
 
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--as-of", type=timestamp, default=now)
     o.add_argument("--format", choices=["table", "csv"], default="table")
 
+    q = sub.add_parser("quarantine", help="events set aside: PostgreSQL refused them, or they could not be read")
+    q.add_argument("--limit", type=int, default=50, help="newest first (default 50)")
+    q.add_argument("--format", choices=["table", "csv"], default="table")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -70,7 +74,9 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
     from sinks import report as reports
 
     with psycopg2.connect(settings.database_url, connect_timeout=PG_CONNECT_TIMEOUT_S) as conn:
-        if args.report == "sla":
+        if args.command == "quarantine":
+            headers, rows = reports.quarantined(conn, args.limit)
+        elif args.report == "sla":
             headers, rows = reports.sla(conn, args.by, args.start, args.end, args.as_of, args.province)
         else:
             headers, rows = reports.overdue(conn, args.level, args.unit, args.as_of)

@@ -14,6 +14,9 @@ BATCH_SECONDS = Histogram("complaints_sink_batch_seconds", "Time to write one ba
 BATCH_SIZE = Histogram("complaints_sink_batch_events", "Events per batch",
                        buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
 CONSUMER_LAG = Gauge("complaints_sink_consumer_lag", "Events not yet stored, by topic kind", ["kind"])
+QUARANTINED = Counter("complaints_sink_quarantined_total",
+                      "Events set aside in the quarantine table (refused by PostgreSQL, or an output that "
+                      "cannot be read), by the table or topic kind they were meant for", ["kind"])
 RETRIES = Counter("complaints_sink_retries_total", "Batch writes retried after a PostgreSQL error")
 DB_UP = Gauge("complaints_sink_database_up", "1 when the last write to PostgreSQL succeeded")
 

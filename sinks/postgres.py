@@ -25,7 +25,8 @@ from kafka.structs import OffsetAndMetadata
 from sinks import metrics
 from sinks.migrate import migrate
 from sinks.rows import Batch, add, topic_kind
-from sinks.store import write
+from sinks.store import refusal, write
+from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -100,11 +101,11 @@ class Writer(threading.Thread):
                 metrics.DB_UP.set(1)
                 self.failing.clear()
                 return written
-            except psycopg2.Error as exc:
+            except psycopg2.Error as exc:  # unavailable (a row's own error is quarantined in write)
                 metrics.DB_UP.set(0)
                 metrics.RETRIES.inc()
                 self.failing.set()
-                log.warning("PostgreSQL write failed (%s); retrying in %.1f s", str(exc).strip(), backoff)
+                log.warning("PostgreSQL write failed (%s); retrying in %.1f s", refusal(exc), backoff)
                 if self.conn is not None:
                     self.conn.close()
                 self.conn = None
@@ -131,6 +132,7 @@ class Sink:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=max_batch,
+            max_partition_fetch_bytes=MAX_DEAD_LETTER_BYTES + 64 * 1024,
         )
         self.subscribed = [*self.topics.inputs(), *self.topics.outputs()]
         self.writer = Writer(settings.database_url)
@@ -183,7 +185,12 @@ class Sink:
             metrics.BATCH_SECONDS.observe(pending.seconds)
             metrics.BATCH_SIZE.observe(pending.events)
             for table, n in pending.written.items():
-                metrics.ROWS_WRITTEN.labels(table=table).inc(max(n, 0))
+                if table.startswith("quarantine/"):
+                    kind = table.removeprefix("quarantine/")
+                    metrics.QUARANTINED.labels(kind=kind).inc(n)
+                    log.warning("%d %s event(s) set aside in the quarantine table", n, kind)
+                else:
+                    metrics.ROWS_WRITTEN.labels(table=table).inc(max(n, 0))
             for kind, n in pending.batch.skipped.items():
                 metrics.EVENTS_SKIPPED.labels(kind=kind).inc(n)
         if self.paused and not self.writer.failing.is_set():

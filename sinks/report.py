@@ -23,7 +23,7 @@ GROUPINGS = {
 }
 
 SLA_COLUMNS = ["received", "resolved_in_48h", "resolved_late", "open_overdue", "open_in_time",
-               "compliance_pct", "median_h", "p90_h"]
+               "compliance_pct", "median_h", "p90_h", "escalated_then_in_time"]
 
 
 def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: dt.datetime,
@@ -56,7 +56,10 @@ def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: 
             round((percentile_cont(0.5) WITHIN GROUP (
                 ORDER BY extract(epoch FROM resolved_at - recorded_at)) / 3600)::numeric, 2) AS median_h,
             round((percentile_cont(0.9) WITHIN GROUP (
-                ORDER BY extract(epoch FROM resolved_at - recorded_at)) / 3600)::numeric, 2) AS p90_h
+                ORDER BY extract(epoch FROM resolved_at - recorded_at)) / 3600)::numeric, 2) AS p90_h,
+            count(*) FILTER (WHERE resolved_at <= deadline AND EXISTS (
+                SELECT 1 FROM escalations e WHERE e.complaint_id = r.complaint_id AND e.stage = 1
+                  AND e.escalated_at <= %(as_of)s)) AS escalated_then_in_time
         FROM c AS r
         GROUP BY {group}
         ORDER BY {group}
@@ -85,6 +88,16 @@ def overdue(conn: psycopg2.extensions.connection, level: str, unit: str,
         cur.execute(sql, {"level": level, "unit": unit, "as_of": as_of})
         return ["complaint_id", "province", "category", "recorded_at", "deadline", "overdue_h", "escalated"], \
             cur.fetchall()
+
+
+def quarantined(conn: psycopg2.extensions.connection, limit: int) -> tuple[list[str], list[tuple]]:
+    """Events set aside, newest first: where they were read, what they were for, and why.
+    The bytes stay in the table (key, value), never on a terminal: they may hold personal data."""
+    with conn.cursor() as cur:
+        cur.execute("""SELECT quarantined_at, topic, partition, "offset", kind, error, octet_length(value)
+                       FROM quarantine ORDER BY quarantined_at DESC, topic, partition, "offset" LIMIT %s""",
+                    (limit,))
+        return ["quarantined_at", "topic", "partition", "offset", "kind", "error", "bytes"], cur.fetchall()
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:

@@ -16,6 +16,7 @@ from schemas.models import (
     DeadLetter,
     Delegation,
     RoutedComplaint,
+    describe_errors,
 )
 from schemas.topics import Topics
 
@@ -27,9 +28,26 @@ def topic_kind(topic: str, topics: Topics) -> str:
     return name.removeprefix("complaints.")
 
 
+@dataclass(frozen=True)
+class Origin:
+    """The Kafka record a row came from: what is set aside if the database refuses the row."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+# Topic kinds the router dead-letters when they are not valid: the sink skips them (their
+# dead letter is recorded). Anything else it cannot read is set aside in quarantine.
+ROUTER_CHECKED = {"submitted", "resolved", "delegations"}
+
+
 @dataclass
 class Batch:
-    """Rows for each table, deduplicated by their identity within the batch."""
+    """Rows for each table, deduplicated by their identity within the batch, and for each
+    row the record it came from (`origins`, keyed by table and identity)."""
 
     complaints: dict[str, tuple] = field(default_factory=dict)
     routes: dict[str, tuple] = field(default_factory=dict)
@@ -40,9 +58,31 @@ class Batch:
     dead_letters: dict[tuple, tuple] = field(default_factory=dict)
     digests: dict[str, tuple] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    origins: dict[tuple[str, object], Origin] = field(default_factory=dict)
+    quarantine: dict[tuple, tuple] = field(default_factory=dict)
 
     def skip(self, kind: str) -> None:
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+    def set_aside(self, origin: Origin, kind: str, error: str) -> None:
+        self.quarantine[(origin.topic, origin.partition, origin.offset, kind)] = quarantine_row(origin, kind, error)
+
+    def keep(self, table: str, identity: object, row: tuple, origin: Origin, replace: bool = False) -> None:
+        """Add a row unless the batch has one with this identity already (or `replace`)."""
+        rows = getattr(self, table)
+        if replace or identity not in rows:
+            rows[identity] = row
+            self.origins[(table, identity)] = origin
+
+
+def quarantine_row(origin: Origin, kind: str, error: str) -> tuple:
+    return (origin.topic, origin.partition, origin.offset, kind, pg_text(error)[:2000], origin.key, origin.value)
+
+
+def pg_text(text: str) -> str:
+    """Text PostgreSQL accepts: NUL and lone surrogates replaced (for messages and labels;
+    the exact bytes are kept in bytea columns)."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, offset: int | None) -> tuple:
@@ -55,62 +95,80 @@ def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, o
 
 def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: bytes | None,
         value: bytes | None, timestamp_ms: int | None = None) -> None:
+    origin = Origin(topic, partition, offset, key, value)
     try:
-        if kind == "delegations":
-            unit = (key or b"").decode("utf-8", "replace")
-            if value is None:
-                batch.delegations.pop(unit, None)
-                batch.revocations[unit] = offset
-                return
-            d = Delegation.model_validate_json(value)
-            batch.revocations.pop(d.unit_code, None)
-            batch.delegations[d.unit_code] = (d.unit_code, d.level, d.province_code, d.district_code,
-                                              d.commune_code, d.granted_at, d.granted_by, offset)
-            return
+        _add(batch, kind, origin, timestamp_ms)
+    except (ValidationError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        if kind in ROUTER_CHECKED:
+            batch.skip(kind)
+        else:  # an output the router wrote, or an unknown topic: nothing else records it
+            batch.set_aside(origin, kind, f"unreadable: {describe_errors(exc)}")
+
+
+def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> None:
+    key, value, topic = origin.key, origin.value, origin.topic
+    if kind == "delegations":
+        unit = (key or b"").decode("utf-8", "replace")
         if value is None:
-            batch.skip(kind)
+            batch.delegations.pop(unit, None)
+            batch.revocations[unit] = origin.offset
+            batch.origins[("revocations", unit)] = origin
             return
-        if kind == "submitted":  # the hot path: parsed once, stored as it came
-            c = ComplaintSubmitted.model_validate_json(value)
-            if timestamp_ms is not None:  # rule 5, judged by the time Kafka received the event
-                c.check_not_future(dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc))
-            known = batch.complaints.get(c.complaint_id)
-            if known is None or known[-2] is None:  # the submission's own coordinates win
-                batch.complaints[c.complaint_id] = _complaint_row(c, value.decode("utf-8"), partition, offset)
-            return
-        payload = json.loads(value)
-        if kind == "routed":
-            r = RoutedComplaint.model_validate(payload)
-            routing = r.routing
-            if r.complaint_id not in batch.complaints:  # else the submission itself is in this batch
-                submitted = {k: v for k, v in payload.items() if k != "routing"}
-                batch.complaints[r.complaint_id] = _complaint_row(r, json.dumps(submitted, ensure_ascii=False),
-                                                                  None, None)
-            batch.routes.setdefault(r.complaint_id, (
-                r.complaint_id, routing.route, topic, routing.province_code, routing.level,
-                routing.handler.level, routing.handler.unit_code, list(routing.warnings), r.recorded_at,
-                routing.deadline, routing.routed_at, json.dumps(payload["routing"], ensure_ascii=False)))
-        elif kind == "resolved":
-            r = ComplaintResolved.model_validate(payload)
-            batch.resolutions.setdefault(r.event_id, (
-                r.event_id, r.complaint_id, r.resolved_at, r.resolved_by.level, r.resolved_by.unit_code,
-                r.outcome, r.note, json.dumps(payload, ensure_ascii=False)))
-        elif kind == "escalations":
-            e = ComplaintEscalated.model_validate(payload)
-            batch.escalations.setdefault(e.event_id, (
-                e.event_id, e.complaint_id, e.stage, e.recorded_at, e.deadline, e.escalated_at,
-                e.overdue_seconds, e.route, e.province_code, e.handler.level, e.handler.unit_code,
-                json.dumps(payload, ensure_ascii=False)))
-        elif kind == "dead-letter":
-            d = DeadLetter.model_validate(payload)
-            batch.dead_letters.setdefault((d.source_topic, d.partition, d.offset), (
-                d.source_topic, d.partition, d.offset, d.error, d.detail, d.key, d.raw, d.raw_encoding,
-                d.failed_at))
-        elif kind == "digest":
-            g = DailyDigest.model_validate(payload)
-            batch.digests.setdefault(g.event_id, (g.event_id, g.province_code, g.digest_date, g.generated_at,
-                                                  g.open_total, json.dumps(payload, ensure_ascii=False)))
-        else:
-            batch.skip(kind)
-    except (ValidationError, ValueError, UnicodeDecodeError):
+        d = Delegation.model_validate_json(value)
+        batch.revocations.pop(d.unit_code, None)
+        batch.keep("delegations", d.unit_code, (d.unit_code, d.level, d.province_code, d.district_code,
+                                                d.commune_code, d.granted_at, d.granted_by, origin.offset),
+                   origin, replace=True)  # the last event per unit wins
+        return
+    if value is None:
         batch.skip(kind)
+        return
+    if kind == "submitted":  # the hot path: parsed once, stored as it came
+        c = ComplaintSubmitted.model_validate_json(value)
+        if timestamp_ms is not None:  # rule 5, judged by the time Kafka received the event
+            c.check_not_future(dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc))
+        known = batch.complaints.get(c.complaint_id)
+        from_routed = known is not None and known[-2] is None  # (kafka_partition is null)
+        batch.keep("complaints", c.complaint_id, _complaint_row(c, value.decode("utf-8"), origin.partition,
+                                                                origin.offset),
+                   origin, replace=from_routed)  # the submission's own coordinates win
+        return
+    payload = json.loads(value)
+    if kind == "routed":
+        r = RoutedComplaint.model_validate(payload)
+        routing = r.routing
+        if r.complaint_id not in batch.complaints:  # else the submission itself is in this batch
+            submitted = {k: v for k, v in payload.items() if k != "routing"}
+            batch.keep("complaints", r.complaint_id,
+                       _complaint_row(r, json.dumps(submitted, ensure_ascii=False), None, None), origin)
+        batch.keep("routes", r.complaint_id, (
+            r.complaint_id, routing.route, topic, routing.province_code, routing.level,
+            routing.handler.level, routing.handler.unit_code, list(routing.warnings), r.recorded_at,
+            routing.deadline, routing.routed_at, json.dumps(payload["routing"], ensure_ascii=False)), origin)
+    elif kind == "resolved":
+        r = ComplaintResolved.model_validate(payload)
+        batch.keep("resolutions", r.event_id, (
+            r.event_id, r.complaint_id, r.resolved_at, r.resolved_by.level, r.resolved_by.unit_code,
+            r.outcome, r.note, json.dumps(payload, ensure_ascii=False)), origin)
+    elif kind == "escalations":
+        e = ComplaintEscalated.model_validate(payload)
+        batch.keep("escalations", e.event_id, (
+            e.event_id, e.complaint_id, e.stage, e.recorded_at, e.deadline, e.escalated_at,
+            e.overdue_seconds, e.route, e.province_code, e.handler.level, e.handler.unit_code,
+            json.dumps(payload, ensure_ascii=False)), origin)
+    elif kind == "dead-letter":
+        d = DeadLetter.model_validate(payload)
+        original = d.original_bytes()
+        try:  # readable text beside the exact bytes, where the bytes are clean UTF-8
+            readable = original.decode("utf-8") if "\x00" not in d.raw else None
+        except UnicodeDecodeError:
+            readable = None
+        batch.keep("dead_letters", (d.source_topic, d.partition, d.offset), (
+            pg_text(d.source_topic), d.partition, d.offset, pg_text(d.error), pg_text(d.detail),
+            None if d.key is None else pg_text(d.key), readable, d.raw_encoding, d.failed_at, original), origin)
+    elif kind == "digest":
+        g = DailyDigest.model_validate(payload)
+        batch.keep("digests", g.event_id, (g.event_id, g.province_code, g.digest_date, g.generated_at,
+                                           g.open_total, json.dumps(payload, ensure_ascii=False)), origin)
+    else:
+        raise ValueError(f"no table for topic kind {kind!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 from psycopg2.extras import execute_values
 
-from sinks.rows import Batch
+from sinks.rows import Batch, quarantine_row
 
 INSERTS = {
     "complaints": """INSERT INTO complaints (complaint_id, event_id, recorded_at, deadline, category,
@@ -33,27 +33,89 @@ INSERTS = {
                           revoked = false, kafka_offset = EXCLUDED.kafka_offset, stored_at = now()
                       WHERE delegations.kafka_offset < EXCLUDED.kafka_offset""",
     "dead_letters": """INSERT INTO dead_letters (source_topic, partition, "offset", error, detail, key, raw,
-                         raw_encoding, failed_at)
+                         raw_encoding, failed_at, original)
                        VALUES %s ON CONFLICT DO NOTHING""",
     "digests": """INSERT INTO digests (event_id, province_code, digest_date, generated_at, open_total, payload)
                   VALUES %s ON CONFLICT DO NOTHING""",
 }
+QUARANTINE = """INSERT INTO quarantine (topic, partition, "offset", kind, error, key, value)
+                VALUES %s ON CONFLICT DO NOTHING"""
 REVOKE = """UPDATE delegations AS d SET revoked = true, kafka_offset = v.kafka_offset, stored_at = now()
             FROM (VALUES %s) AS v (unit_code, kafka_offset)
             WHERE d.unit_code = v.unit_code AND d.kafka_offset < v.kafka_offset"""
 
 
+# The database is unreachable or restarting: keep the batch and retry it whole. Any other
+# error is about a row's content: the batch is written again row by row and what is
+# refused is set aside in quarantine, so it never blocks the rows after it.
+UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
 def write(conn: psycopg2.extensions.connection, batch: Batch) -> dict[str, int]:
-    """Write the batch in one transaction; return rows written per table."""
+    """Write the batch in one transaction; return rows written per table, and rows set aside
+    per kind as "quarantine/<kind>"."""
+    try:
+        with conn:  # commits, or rolls back on error
+            with conn.cursor() as cur:
+                return _write_all(cur, batch)
+    except UNAVAILABLE:
+        raise
+    except (psycopg2.Error, ValueError):  # ValueError: psycopg2 refuses NUL in text client-side
+        with conn:
+            with conn.cursor() as cur:
+                return _write_row_by_row(cur, batch)
+
+
+def _table_rows(batch: Batch) -> list[tuple[str, str, list[tuple[object, tuple]]]]:
+    tables = [(table, sql, list(getattr(batch, table).items())) for table, sql in INSERTS.items()]
+    tables.append(("revocations", REVOKE, [(unit, (unit, offset)) for unit, offset in batch.revocations.items()]))
+    return tables
+
+
+def _write_all(cur: psycopg2.extensions.cursor, batch: Batch) -> dict[str, int]:
     written: dict[str, int] = {}
-    with conn:  # commits, or rolls back on error
-        with conn.cursor() as cur:
-            for table, sql in INSERTS.items():
-                rows = list(getattr(batch, table).values())
-                if rows:
-                    execute_values(cur, sql, rows, page_size=len(rows))  # one statement: rowcount covers all
-                    written[table] = cur.rowcount
-            if batch.revocations:
-                execute_values(cur, REVOKE, list(batch.revocations.items()), page_size=len(batch.revocations))
-                written["delegations"] = written.get("delegations", 0) + cur.rowcount
+    for table, sql, rows in _table_rows(batch):
+        if rows:
+            execute_values(cur, sql, [row for _, row in rows], page_size=len(rows))  # one statement
+            name = "delegations" if table == "revocations" else table
+            written[name] = written.get(name, 0) + cur.rowcount
+    _set_aside(cur, batch.quarantine, written)
     return written
+
+
+def _set_aside(cur: psycopg2.extensions.cursor, rows: dict[tuple, tuple], written: dict[str, int]) -> None:
+    """Store quarantined rows; count them as "quarantine/<kind>"."""
+    if not rows:
+        return
+    execute_values(cur, QUARANTINE, list(rows.values()), page_size=len(rows))
+    for topic, partition, offset, kind in rows:
+        written[f"quarantine/{kind}"] = written.get(f"quarantine/{kind}", 0) + 1
+
+
+def _write_row_by_row(cur: psycopg2.extensions.cursor, batch: Batch) -> dict[str, int]:
+    written: dict[str, int] = {}
+    refused: dict[tuple, tuple] = dict(batch.quarantine)
+    for table, sql, rows in _table_rows(batch):
+        name = "delegations" if table == "revocations" else table
+        for identity, row in rows:
+            cur.execute("SAVEPOINT row")
+            try:
+                execute_values(cur, sql, [row])
+                written[name] = written.get(name, 0) + cur.rowcount
+                cur.execute("RELEASE SAVEPOINT row")
+            except UNAVAILABLE:
+                raise
+            except (psycopg2.Error, ValueError) as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT row")
+                origin = batch.origins[(table, identity)]
+                refused[(origin.topic, origin.partition, origin.offset, name)] = quarantine_row(
+                    origin, name, refusal(exc))
+    _set_aside(cur, refused, written)
+    return written
+
+
+def refusal(exc: Exception) -> str:
+    """The error's class, SQLSTATE and first line (its detail lines can quote values)."""
+    code = getattr(exc, "pgcode", None)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}{f' [{code}]' if code else ''}: {first}"

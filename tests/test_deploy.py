@@ -45,6 +45,14 @@ def test_alerts_fire_on_the_series_that_should_raise_them():
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
 
 
+def test_every_alert_rule_has_a_promtool_test_where_it_fires():
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "alerts_test.yml").read_text())["tests"]
+    fired = {t["alertname"] for test in tests for t in test.get("alert_rule_test", []) if t.get("exp_alerts")}
+    assert names - fired == set(), "alert rules no promtool test sees firing"
+
+
 def exported_metric_names() -> set[str]:
     """Every series name the workers can export, from their prometheus-client registry."""
     from prometheus_client import REGISTRY

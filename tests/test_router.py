@@ -58,6 +58,9 @@ def test_a_resolution_that_came_first_is_kept_in_the_new_record():
     (json.dumps({**complaint(), "description": "bell\u0007"}).encode(), "forbidden_character"),
     (b'{"complaint_id": "X", "description": "lone \\ud800"}', "forbidden_character"),
     (json.dumps({**complaint(), "extra": {"deep": ["\u001b[31m"]}}).encode(), "forbidden_character"),
+    (json.dumps({**complaint(), "extra": "x" * (512 * 1024)}).encode(), "too_large"),
+    (b"[" * 100_000 + b"]" * 100_000, "not_json"),
+    (b'{"a": ' + b"[" * 900 + b"]" * 900 + b"}", "validation_error"),
 ])
 def test_what_cannot_be_read_is_dead_lettered_whole(raw, error):
     result = run(raw, key=b"key-1")
@@ -151,3 +154,9 @@ def test_delegations_that_fail_validation_are_refused_with_the_reason(key, raw, 
     with pytest.raises(Unreadable) as refused:
         read_delegation(key, raw, load())
     assert refused.value.error == error and fragment in refused.value.detail
+
+
+def test_control_characters_make_a_dead_letter_base64_rather_than_six_times_larger():
+    raw = b"\x01" * 1000
+    letter = DeadLetter.model_validate_json(run(raw).output.value)
+    assert letter.raw_encoding == "base64" and base64.b64decode(letter.raw) == raw

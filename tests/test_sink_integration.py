@@ -148,6 +148,19 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
         assert float(p31["compliance_pct"]) == 60.0
         p33 = table["33"]
         assert (p33["received"], p33["open_overdue"], p33["open_in_time"], p33["median_h"]) == (1, 0, 1, None)
+        # Recorded in 2021, every complaint was escalated on arrival (today): A, B and D were
+        # stamped in time, so they count in time, escalated or not (one meaning of late).
+        assert p31["escalated_then_in_time"] == 0  # as of 2021-12-10 no escalation had been sent
+        wait_for_rows(database, "SELECT count(*) FROM escalations WHERE complaint_id LIKE %s", [(6,)], (like,))
+        _, now_rows = sla(conn, "province", dt.datetime(2021, 12, 1, tzinfo=ICT), dt.datetime(2021, 12, 31, tzinfo=ICT),
+                          dt.datetime.now(dt.timezone.utc))
+        now31 = {row[0]: dict(zip(headers, row)) for row in now_rows}["31"]
+        assert (now31["resolved_in_48h"], now31["resolved_late"], now31["escalated_then_in_time"]) == (3, 1, 3)
+        states = dict(query(database, "SELECT complaint_id, state FROM complaint_status WHERE complaint_id LIKE %s",
+                            (like,)))
+        assert {n: states[c["complaint_id"]] for n, c in cs.items()} == {
+            "A": "escalated, then resolved in time", "B": "escalated, then resolved in time",
+            "C": "resolved late", "D": "escalated, then resolved in time", "E": "overdue", "F": "overdue"}
 
         # The overdue list is the office's, all periods: other tests' province-31 complaints are in it too.
         _, late = overdue(conn, "province", "31", as_of)
@@ -160,7 +173,7 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
                              cwd=REPO, env={**__import__("os").environ, "DATABASE_URL": database.database_url},
                              capture_output=True, text=True, timeout=60)
     assert csv_out.returncode == 0, csv_out.stderr
-    assert "province,31,5,3,1,1,0,60.0,39.00,49.40" in csv_out.stdout.splitlines()
+    assert "province,31,5,3,1,1,0,60.0,39.00,49.40,0" in csv_out.stdout.splitlines()
 
 
 def postgres_ctl(action: str) -> None:
@@ -197,21 +210,74 @@ def test_no_loss_across_a_postgres_restart(database, worker_factory, sink_factor
     assert sink.alive()
 
 
-def test_a_writer_that_dies_stops_the_sink_with_the_reason(database, sink_factory, scratch_topics):
-    # A note holding U+0000 is valid JSON and valid for the models, but PostgreSQL text
-    # cannot hold it: the writer thread died on it and the sink stayed up, storing nothing
-    # (issue #14 has the rest: such rows set aside instead). Now the process exits non-zero,
-    # so its supervisor and the SinkDown alert see it.
-    prefix = f"{database.topic_prefix}nul{uuid.uuid4().hex[:6]}."  # its own topics: the event stays unstored
-    own = scratch_topics(replace(database, topic_prefix=prefix, faust_app_id=f"{prefix}router",
-                                 sink_metrics_port=free_port()))
-    sink = sink_factory(own)
-    resolution = {"schema_version": 1, "event_id": f"ev-nul-{uuid.uuid4().hex[:8]}", "complaint_id": "C-nul",
-                  "resolved_at": "2021-11-09T09:00:00+07:00", "resolved_by": {"level": "province", "unit_code": "79"},
-                  "outcome": "updated", "note": "ghi chú\u0000"}
-    with ComplaintPublisher(own) as pub:
-        pub.publish_raw(Topics(own.topic_prefix).resolved, "C-nul", json.dumps(resolution).encode())
-    assert sink.proc is not None
-    code = sink.proc.wait(timeout=60)
-    assert code == 1
-    assert "the PostgreSQL writer died (ValueError: A string literal cannot contain NUL" in sink.log.read_text()
+def test_bad_input_never_stops_the_record(database, worker_factory, sink_factory):
+    """The issue's reproduction: NUL in a resolution's note and in a complaint's name and
+    description, unreadable bytes with NUL, invalid UTF-8 and a lone surrogate, then 20
+    valid complaints. Plus what PostgreSQL itself refuses (an escalation whose event_id holds
+    NUL) and an unreadable routed event: set aside in quarantine, exactly, the rest stored."""
+    tag = uuid.uuid4().hex[:6]
+    topics = Topics(database.topic_prefix)
+    worker_factory()
+    sink = sink_factory()
+    nul_complaint = complaint(f"Q{tag}-nul", province="79")
+    nul_complaint["citizen"]["full_name"] += "\u0000"
+    nul_complaint["description"] += "\u0000"
+    bad = {
+        f"Q{tag}-note": json.dumps({"schema_version": 1, "event_id": f"res-{tag}", "complaint_id": f"Q{tag}-note",
+                                   "resolved_at": "2021-11-09T09:00:00+07:00", "outcome": "updated",
+                                   "resolved_by": {"level": "province", "unit_code": "79"},
+                                   "note": "ghi chú\u0000"}).encode(),
+        f"Q{tag}-nul": json.dumps(nul_complaint, ensure_ascii=False).encode(),
+        f"Q{tag}-bytes": b"\x00\x01binary\x00",
+        f"Q{tag}-utf8": b'{"complaint_id": "\xff\xfe"}',
+        f"Q{tag}-surrogate": json.dumps(complaint(f"Q{tag}-surrogate", province="79")).encode().replace(
+            b'"description": "', b'"description": "\\udc00'),
+    }
+    escalation = {"schema_version": 1, "event_id": f"esc-\u0000{tag}", "complaint_id": f"Q{tag}-esc",
+                  "recorded_at": "2021-11-08T09:00:00+07:00", "deadline": "2021-11-10T09:00:00+07:00",
+                  "escalated_at": "2021-11-10T09:00:01+07:00", "overdue_seconds": 1.0, "route": "jurisdiction",
+                  "province_code": "79", "handler": {"level": "province", "unit_code": "79"}, "stage": 1}
+    escalation_bytes = json.dumps(escalation).encode()
+    garbage_routed = b"\x00 not a routed complaint " + tag.encode()
+    with ComplaintPublisher(database) as pub:
+        for key, raw in bad.items():
+            topic = topics.resolved if key.endswith("-note") else topics.submitted
+            pub.publish_raw(topic, key, raw)
+        pub.publish_raw(topics.escalations, f"Q{tag}-esc", escalation_bytes)
+        pub.publish_raw(topics.jurisdiction("79"), f"Q{tag}-garbage", garbage_routed)
+        for n in range(20):
+            pub.publish_complaint(complaint(f"Q{tag}-ok-{n}", province="79"), wait=False)
+        pub.flush()
+
+    like = f"Q{tag}-%"
+    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(20,)], (like,))
+    wait_for_rows(database, "SELECT count(*) FROM dead_letters WHERE key LIKE %s", [(5,)], (like,))
+    letters = dict(query(database, "SELECT key, error FROM dead_letters WHERE key LIKE %s", (like,)))
+    assert letters == {f"Q{tag}-note": "forbidden_character", f"Q{tag}-nul": "forbidden_character",
+                       f"Q{tag}-bytes": "not_json", f"Q{tag}-utf8": "not_json",
+                       f"Q{tag}-surrogate": "forbidden_character"}
+    originals = dict(query(database, "SELECT key, original FROM dead_letters WHERE key LIKE %s", (like,)))
+    assert {key: bytes(value) for key, value in originals.items()} == bad  # the exact bytes, NUL included
+    details = dict(query(database, "SELECT key, detail FROM dead_letters WHERE key LIKE %s", (like,)))
+    assert details[f"Q{tag}-nul"] == "citizen.full_name holds U+0000 (NUL)"
+    assert details[f"Q{tag}-note"] == "note holds U+0000 (NUL)"
+
+    wait_for_rows(database, "SELECT count(*) FROM quarantine WHERE key IN (%s, %s)", [(2,)],
+                  (f"Q{tag}-esc".encode(), f"Q{tag}-garbage".encode()))
+    held = {bytes(key).decode(): (kind, error, bytes(value)) for key, kind, error, value in query(
+        database, "SELECT key, kind, error, value FROM quarantine WHERE key IN (%s, %s)",
+        (f"Q{tag}-esc".encode(), f"Q{tag}-garbage".encode()))}
+    assert held[f"Q{tag}-esc"][0] == "escalations" and "NUL" in held[f"Q{tag}-esc"][1]
+    assert held[f"Q{tag}-esc"][2] == escalation_bytes
+    assert held[f"Q{tag}-garbage"][0] == "routed" and held[f"Q{tag}-garbage"][1].startswith("unreadable")
+    assert held[f"Q{tag}-garbage"][2] == garbage_routed
+    text = sink.metrics(sink.settings.sink_metrics_port)
+    assert metric_value(text, "complaints_sink_quarantined_total", kind="escalations") >= 1
+    assert metric_value(text, "complaints_sink_database_up") == 1
+    assert sink.alive()
+
+    listing = subprocess.run([sys.executable, "-m", "sinks", "quarantine", "--format", "csv", "--limit", "1000"],
+                             cwd=REPO, env={**__import__("os").environ, "DATABASE_URL": database.database_url},
+                             capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert "escalations" in listing.stdout and tag not in listing.stdout  # where and why, never the bytes

@@ -1,0 +1,71 @@
+"""The sink's step from Kafka records to rows, and its writer thread, without a database."""
+
+import base64
+import json
+
+import pytest
+
+from processors.deadletter import Source, Unreadable, dead_letter, dumps
+from sinks.postgres import Pending, Writer, WriterDied
+from sinks.rows import Batch, add
+from tests.fixtures import complaint
+from tests.test_router import NOW
+
+
+def test_a_dead_letter_row_keeps_the_original_bytes_exactly():
+    raw = b"\x00\xff not json \x00"
+    letter = dead_letter(Unreadable("not_json", "not UTF-8"), Source("complaints.submitted", 1, 7), b"k", raw, NOW)
+    batch = Batch()
+    add(batch, "dead-letter", "complaints.dead-letter", 0, 3, b"k", dumps(letter))
+    row = batch.dead_letters[("complaints.submitted", 1, 7)]
+    assert row[-1] == raw and row[6] is None  # bytea exact; no readable text for invalid UTF-8
+    assert json.loads(dumps(letter))["raw"] == base64.b64encode(raw).decode()
+
+
+def test_a_dead_letter_of_utf8_with_nul_keeps_bytes_and_no_text():
+    raw = json.dumps({"note": "x\u0000"}).encode()
+    letter = dead_letter(Unreadable("forbidden_character", "note holds U+0000 (NUL)"),
+                         Source("complaints.resolved", 0, 1), b"k\x00", raw, NOW)
+    batch = Batch()
+    add(batch, "dead-letter", "complaints.dead-letter", 0, 4, b"k", dumps(letter))
+    row = batch.dead_letters[("complaints.resolved", 0, 1)]
+    assert row[-1] == raw and row[5] == "k\ufffd"  # the key as text PostgreSQL accepts
+
+
+@pytest.mark.parametrize("kind", ["routed", "escalations", "digest", "dead-letter"])
+def test_an_unreadable_output_is_set_aside_with_its_bytes(kind):
+    batch = Batch()
+    add(batch, kind, "complaints.x", 2, 9, b"key", b"\x00garbage")
+    [(topic, partition, offset, set_kind, error, key, value)] = batch.quarantine.values()
+    assert (topic, partition, offset, set_kind, key, value) == ("complaints.x", 2, 9, kind, b"key", b"\x00garbage")
+    assert error.startswith("unreadable: ")
+
+
+@pytest.mark.parametrize("kind", ["submitted", "resolved", "delegations"])
+def test_an_invalid_input_is_skipped_since_the_router_dead_letters_it(kind):
+    batch = Batch()
+    add(batch, kind, "complaints.x", 0, 1, b"key", b"{nope")
+    assert batch.skipped == {kind: 1} and not batch.quarantine
+
+
+def test_every_row_knows_the_record_it_came_from():
+    batch = Batch()
+    value = json.dumps(complaint("C-9", province="79")).encode()
+    add(batch, "submitted", "complaints.submitted", 4, 12, b"C-9", value)
+    origin = batch.origins[("complaints", "C-9")]
+    assert (origin.topic, origin.partition, origin.offset, origin.value) == ("complaints.submitted", 4, 12, value)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_that_dies_is_seen_with_its_reason():
+    writer = Writer("postgresql://unused")
+
+    def store(batch):
+        raise RuntimeError("disk on fire\nsecond line may quote values")
+
+    writer.store = store  # type: ignore[method-assign]
+    writer.start()
+    writer.todo.put(Pending(Batch(), {}, 0))
+    writer.join(timeout=10)
+    with pytest.raises(WriterDied, match=r"^RuntimeError: disk on fire$"):
+        writer.check_alive()
