@@ -33,7 +33,7 @@ from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
 from schemas.topics import Topics
-from tests.harness import REPO, Process, create_database, free_port, metric_value
+from harness.processes import REPO, Process, create_database, free_port, metric_value
 
 OUT = REPO / ".run" / "bench"
 

@@ -31,7 +31,7 @@ class DelegationRegistry(Mapping[str, Delegation]):
         self.units = units
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one record of the topic. An invalid grant is ignored here; the worker that
+        """Apply one record of the topic. An invalid grant counts as none; the worker that
         owns the topic's partition puts it on the dead letters (app.check_delegations)."""
         if key is None:
             return
@@ -40,10 +40,11 @@ class DelegationRegistry(Mapping[str, Delegation]):
             self._grants.pop(unit_code, None)
         else:
             try:
-                grant = read_delegation(key, value, self.units)
+                self._grants[unit_code] = read_delegation(key, value, self.units)
             except Unreadable:
-                return
-            self._grants[unit_code] = grant
+                # The latest record of a unit decides, as compaction will leave only it: an
+                # invalid grant revokes, or workers started before and after compaction disagree.
+                self._grants.pop(unit_code, None)
         self._export()
 
     def _export(self) -> None:

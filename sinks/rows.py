@@ -159,9 +159,11 @@ def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> N
     elif kind == "dead-letter":
         d = DeadLetter.model_validate(payload)
         original = d.original_bytes()
-        try:  # readable text beside the exact bytes, where the bytes are clean UTF-8
-            readable = original.decode("utf-8") if "\x00" not in d.raw else None
+        try:  # readable text beside the exact bytes, where the bytes are UTF-8 without NUL
+            readable: str | None = original.decode("utf-8")
         except UnicodeDecodeError:
+            readable = None
+        if readable is not None and "\x00" in readable:
             readable = None
         batch.keep("dead_letters", (d.source_topic, d.partition, d.offset), (
             pg_text(d.source_topic), d.partition, d.offset, pg_text(d.error), pg_text(d.detail),

@@ -17,7 +17,7 @@ import pytest
 
 from processors.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
-from tests.harness import (  # noqa: F401 - REPO, metric_value, settings_env are re-exported
+from harness.processes import (  # noqa: F401 - REPO, metric_value, settings_env are re-exported
     REPO, Process, create_database, drop_database, free_port, metric_value, settings_env)
 
 

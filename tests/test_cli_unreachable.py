@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from schemas.settings import Settings
-from tests.harness import REPO, free_port, settings_env
+from harness.processes import REPO, free_port, settings_env
 
 
 def run(args: list[str], **settings_changes) -> subprocess.CompletedProcess:

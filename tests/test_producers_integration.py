@@ -85,6 +85,27 @@ def test_cli_rejects_an_invalid_complaint_with_a_clear_error(kafka):
     assert "recorded_at" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_cli_refuses_a_resolution_by_a_unit_that_does_not_exist(kafka):
+    cid = f"CLI-{uuid.uuid4().hex[:8]}"
+    done = cli(kafka, "resolve", cid, "--level", "district", "--unit", "99999", "--outcome", "updated")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "resolved_by: no district has code '99999'" in done.stderr
+    with ComplaintPublisher(kafka) as pub:
+        with pytest.raises(InvalidEvent, match="in the future"):
+            pub.publish_resolution({"schema_version": 1, "event_id": f"r-{cid}", "complaint_id": cid,
+                                    "resolved_at": "2099-01-01T00:00:00+07:00", "outcome": "updated",
+                                    "resolved_by": {"level": "province", "unit_code": "48"}})
+        with pytest.raises(InvalidEvent, match="note holds U\\+0000"):
+            pub.publish_resolution({"schema_version": 1, "event_id": f"r-{cid}", "complaint_id": cid,
+                                    "resolved_at": "2021-11-09T09:00:00+07:00", "outcome": "updated",
+                                    "resolved_by": {"level": "province", "unit_code": "48"}, "note": "x\u0000"})
+        with pytest.raises(InvalidEvent, match="not in province 79"):
+            pub.grant_delegation({"unit_code": "490", "level": "district", "province_code": "79",
+                                  "district_code": "490", "granted_at": "2021-11-08T09:00:00+07:00",
+                                  "granted_by": "79"})
+    assert keyed(read_committed([Topics(kafka.topic_prefix).resolved], kafka), cid) == []
+
+
 def test_generate_reports_its_achieved_rate(kafka):
     prefix = f"G{uuid.uuid4().hex[:6]}"
     done = cli(kafka, "generate", "--count", "300", "--rate", "200", "--seed", "3", "--id-prefix", prefix, "--json",

@@ -143,7 +143,7 @@ def test_a_worker_refuses_a_partition_count_that_differs_from_the_topics(group, 
     import subprocess
     import sys
 
-    from tests.harness import REPO, settings_env
+    from harness.processes import REPO, settings_env
 
     wrong = replace(member(group, tmp_path, "wrong"), partitions=group.partitions + 1)
     run = subprocess.run([sys.executable, "-m", "processors", "worker"], cwd=REPO, env=settings_env(wrong),

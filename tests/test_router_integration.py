@@ -88,6 +88,47 @@ def test_malformed_payloads_are_dead_lettered_and_the_worker_goes_on(kafka, work
     assert worker.alive()
 
 
+def test_resolutions_and_delegations_that_cannot_count_are_dead_lettered_and_waiting_ones_expire(
+        kafka, worker_factory):
+    worker = worker_factory(replace(kafka, pending_resolution_ttl_s=3.0, worker_metrics_port=free_port()))
+    topics = Topics(kafka.topic_prefix)
+
+    def resolution(cid: str, **changes) -> bytes:
+        return json.dumps({"schema_version": 1, "event_id": f"r-{cid}", "complaint_id": cid,
+                           "resolved_at": dt.datetime.now(dt.timezone.utc).isoformat(), "outcome": "updated",
+                           "resolved_by": {"level": "province", "unit_code": "79"}, **changes}).encode()
+
+    unknown_unit, future, waiting = unique("unit"), unique("future"), unique("waiting")
+    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    bad_grant = {**grant_for("002", None, None), "province_code": "79"}  # 002 is in 01
+    with ComplaintPublisher(kafka) as pub:
+        pub.publish_raw(topics.resolved, unknown_unit,
+                        resolution(unknown_unit, resolved_by={"level": "district", "unit_code": "99999"}))
+        pub.publish_raw(topics.resolved, future, resolution(future, resolved_at=later))
+        pub.publish_raw(topics.resolved, waiting, resolution(waiting))  # its complaint never comes
+        pub.publish_raw(topics.delegations, "002", json.dumps(bad_grant).encode())
+    keys = {unknown_unit, future}
+    letters = wait_for_records(kafka, [topics.dead_letter], lambda rs: keys <= {json.loads(r.value)["key"] for r in rs}
+                               and any(json.loads(r.value)["source_topic"] == topics.delegations for r in rs))
+    by_key = {v["key"]: v for v in values(letters) if v["key"] in keys}
+    assert by_key[unknown_unit]["error"] == "unknown_unit" and "99999" in by_key[unknown_unit]["detail"]
+    assert by_key[future]["error"] == "future_resolved_at"
+    [grant_letter] = [v for v in values(letters) if v["source_topic"] == topics.delegations
+                      and json.loads(v["raw"]) == bad_grant]
+    assert grant_letter["error"] == "unknown_unit" and "not in province 79" in grant_letter["detail"]
+
+    deadline = time.monotonic() + 30
+    text = ""
+    while time.monotonic() < deadline:
+        text = worker.metrics(worker.settings.worker_metrics_port)
+        if metric_value(text, "complaints_resolutions_expired_total") >= 1:
+            break
+        time.sleep(0.5)
+    assert metric_value(text, "complaints_resolutions_expired_total") >= 1
+    assert metric_value(text, "complaints_dead_letters_total", source="delegations", error="unknown_unit") >= 1
+    assert worker.alive()
+
+
 def test_a_retried_complaint_is_routed_once(kafka, worker):
     topics = Topics(kafka.topic_prefix)
     c = complaint(unique("retry"), province="01", district="001")

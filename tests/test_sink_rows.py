@@ -22,14 +22,15 @@ def test_a_dead_letter_row_keeps_the_original_bytes_exactly():
     assert json.loads(dumps(letter))["raw"] == base64.b64encode(raw).decode()
 
 
-def test_a_dead_letter_of_utf8_with_nul_keeps_bytes_and_no_text():
-    raw = json.dumps({"note": "x\u0000"}).encode()
+@pytest.mark.parametrize("raw", [json.dumps({"note": "x\u0000"}).encode(), b"\x00\x01binary\x00"])
+def test_a_dead_letter_of_utf8_with_nul_keeps_bytes_and_no_text(raw):
     letter = dead_letter(Unreadable("forbidden_character", "note holds U+0000 (NUL)"),
                          Source("complaints.resolved", 0, 1), b"k\x00", raw, NOW)
     batch = Batch()
     add(batch, "dead-letter", "complaints.dead-letter", 0, 4, b"k", dumps(letter))
     row = batch.dead_letters[("complaints.resolved", 0, 1)]
     assert row[-1] == raw and row[5] == "k\ufffd"  # the key as text PostgreSQL accepts
+    assert row[6] is None or "\x00" not in row[6]
 
 
 @pytest.mark.parametrize("kind", ["routed", "escalations", "digest", "dead-letter"])

@@ -11,7 +11,7 @@ from pathlib import Path
 from processors.app import build_app
 from processors.worker import CLEAN_MARKER, stopped_uncleanly
 from schemas.settings import Settings
-from tests.harness import REPO, free_port, settings_env
+from harness.processes import REPO, free_port, settings_env
 
 
 def test_a_clean_mark_is_consumed_once(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Starting our worker processes and reading their metrics: shared by the tests and the benchmarks."""
+"""Starting our worker processes and reading their metrics (tests, benchmarks, chaos)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "DIGEST_CLOCK_OFFSET_S": str(settings.digest_clock_offset_s),
         "SESSION_TIMEOUT_S": str(settings.session_timeout_s),
+        "PENDING_RESOLUTION_TTL_S": str(settings.pending_resolution_ttl_s),
         "FAUST_LOOP": settings.faust_loop,
         "PYTHONUNBUFFERED": "1",
     })
