@@ -1,7 +1,7 @@
 """The 48-hour clock's rules, free of Faust: when to escalate, what a resolution does.
 
-A complaint's state is one JSON record in the worker's `complaints` table (see
-router.table_record). The clock adds `resolved_at` (the earliest resolution) and
+A complaint's state is a ComplaintState (processors/state.py) in the worker's
+`complaints` table. The clock sets `resolved_at` (the earliest resolution) and
 `escalated` (stages already emitted). Deadlines are indexed in a second table, one key
 per complaint and stage, ordered by (partition, second), so a timer tick reads only the
 key range that fell due.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+from processors.state import ComplaintState
 from schemas.models import SLA, ComplaintEscalated, ComplaintResolved, Handler
 
 
@@ -48,31 +48,31 @@ def ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def due_at(record: dict[str, Any], stage: Stage) -> dt.datetime:
-    return ts(record["recorded_at"]) + stage.after
+def due_at(state: ComplaintState, stage: Stage) -> dt.datetime:
+    return state.recorded + stage.after
 
 
-def settled_by(record: dict[str, Any], moment: dt.datetime) -> bool:
+def settled_by(state: ComplaintState, moment: dt.datetime) -> bool:
     """A resolution recorded at or before `moment` exists."""
-    resolved = record.get("resolved_at")
-    return resolved is not None and ts(resolved) <= moment
+    resolved = state.resolved
+    return resolved is not None and resolved <= moment
 
 
-def should_escalate(record: dict[str, Any] | None, stage: Stage) -> bool:
-    if not record or "route" not in record:
+def should_escalate(state: ComplaintState | None, stage: Stage) -> bool:
+    if state is None or not state.routed:
         return False
-    if stage.number in record.get("escalated", ()):
+    if stage.number in state.escalated:
         return False
-    return not settled_by(record, due_at(record, stage))
+    return not settled_by(state, due_at(state, stage))
 
 
-def schedule(record: dict[str, Any], stages: tuple[Stage, ...], now: dt.datetime) -> tuple[list[Stage], list[Stage]]:
+def schedule(state: ComplaintState, stages: tuple[Stage, ...], now: dt.datetime) -> tuple[list[Stage], list[Stage]]:
     """Stages to escalate now (overdue on arrival), and stages to put in the deadline index."""
     immediate, later = [], []
     for stage in stages:
-        if not should_escalate(record, stage):
+        if not should_escalate(state, stage):
             continue
-        (immediate if due_at(record, stage) <= now else later).append(stage)
+        (immediate if due_at(state, stage) <= now else later).append(stage)
     return immediate, later
 
 
@@ -103,20 +103,21 @@ def earliest_second(index_keys: Iterable[str]) -> int | None:
     return min(seconds, default=None)
 
 
-def escalate(complaint_id: str, record: dict[str, Any], stage: Stage, now: dt.datetime) -> ComplaintEscalated:
-    """The event, and the record marked so that the stage is never emitted again."""
-    deadline = ts(record["deadline"])
-    record.setdefault("escalated", []).append(stage.number)
+def escalate(complaint_id: str, state: ComplaintState, stage: Stage, now: dt.datetime) -> ComplaintEscalated:
+    """The event, and the state marked so that the stage is never emitted again."""
+    deadline = state.due
+    state.escalated.append(stage.number)
+    assert state.route is not None and state.handler is not None
     return ComplaintEscalated(
         event_id=f"esc-{complaint_id}-{stage.number}",
         complaint_id=complaint_id,
-        recorded_at=ts(record["recorded_at"]),
+        recorded_at=state.recorded,
         deadline=deadline,
         escalated_at=now,
         overdue_seconds=max(0.0, (now - deadline).total_seconds()),
-        route=record["route"],
-        province_code=record.get("province_code"),
-        handler=Handler.model_validate(record["handler"]),
+        route=state.route,
+        province_code=state.province_code,
+        handler=Handler.model_validate(state.handler),
         stage=stage.number,
     )
 
@@ -129,21 +130,25 @@ class ResolutionEffect:
     first: bool  # the complaint's first resolution
 
 
-def resolve(record: dict[str, Any] | None, resolution: ComplaintResolved) -> tuple[dict[str, Any], ResolutionEffect]:
-    """Record a resolution. Only the earliest one counts; it may arrive before its complaint."""
-    record = dict(record or {})
+def resolve(state: ComplaintState | None, resolution: ComplaintResolved,
+            now: dt.datetime | None = None) -> tuple[ComplaintState, ResolutionEffect]:
+    """Record a resolution. Only the earliest one counts; it may arrive before its complaint
+    (then `now` marks since when it waits)."""
+    state = replace(state, escalated=list(state.escalated)) if state is not None else ComplaintState()
     resolved_at = resolution.resolved_at
-    previous = record.get("resolved_at")
+    previous = state.resolved
     first = previous is None
-    if previous is not None and ts(previous) <= resolved_at:
-        return record, ResolutionEffect("repeat", False)
-    record["resolved_at"] = resolved_at.isoformat()
-    record["resolved_by"] = resolution.resolved_by.model_dump()
-    if "route" not in record:
-        return record, ResolutionEffect("pending", first)
+    if previous is not None and previous <= resolved_at:
+        return state, ResolutionEffect("repeat", False)
+    state.resolved_at = resolved_at.isoformat()
+    state.resolved_by = resolution.resolved_by.model_dump()
+    if not state.routed:
+        if state.pending_since is None and now is not None:
+            state.pending_since = now.isoformat()
+        return state, ResolutionEffect("pending", first)
     # One meaning of late, as in the SLA report: resolved_at after the deadline. A result
     # recorded in time counts in time even when it reached us after the escalation was sent.
-    if resolved_at > ts(record["deadline"]):
-        return record, ResolutionEffect("late", first)
-    escalated = 1 in record.get("escalated", ())
-    return record, ResolutionEffect("in_time_after_escalation" if escalated else "in_time", first)
+    if resolved_at > state.due:
+        return state, ResolutionEffect("late", first)
+    escalated = 1 in state.escalated
+    return state, ResolutionEffect("in_time_after_escalation" if escalated else "in_time", first)

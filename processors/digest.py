@@ -12,23 +12,20 @@ import heapq
 from collections.abc import Iterable
 from typing import Any
 
+from processors.state import ComplaintState
 from schemas.admin_units import province_codes
 from schemas.models import DailyDigest
 
 DUE_WINDOW = dt.timedelta(hours=24)
 
 
-def _item(cid: str, record: dict[str, Any]) -> dict[str, Any]:
-    return {"complaint_id": cid, "recorded_at": record["recorded_at"], "deadline": record["deadline"],
-            "handler": record["handler"]}
+def _item(cid: str, state: ComplaintState) -> dict[str, Any]:
+    return {"complaint_id": cid, "recorded_at": state.recorded_at, "deadline": state.deadline,
+            "handler": state.handler}
 
 
 def _order(item: dict[str, Any]) -> tuple[float, str]:
     return dt.datetime.fromisoformat(item["deadline"]).timestamp(), item["complaint_id"]
-
-
-def is_open(record: dict[str, Any]) -> bool:
-    return "route" in record and record.get("resolved_at") is None
 
 
 class PartBuilder:
@@ -43,18 +40,19 @@ class PartBuilder:
             p: {"open_by_handler": {}, "oldest": None, "due": [], "due_total": 0} for p in province_codes()}
         self._due_heaps: dict[str, list] = {p: [] for p in self.parts}
 
-    def add(self, cid: str, record: dict[str, Any]) -> None:
-        province = record.get("province_code")
-        if not isinstance(record, dict) or not is_open(record) or province not in self.parts:
+    def add(self, cid: str, state: ComplaintState) -> None:
+        province = state.province_code
+        if not state.is_open or province not in self.parts:
             return  # triage has no province: the national queue is not in a provincial digest
+        assert state.handler is not None
         part = self.parts[province]
-        handler = f"{record['handler']['level']}|{record['handler']['unit_code']}"
+        handler = f"{state.handler['level']}|{state.handler['unit_code']}"
         part["open_by_handler"][handler] = part["open_by_handler"].get(handler, 0) + 1
-        item = _item(cid, record)
+        item = _item(cid, state)
         oldest = part["oldest"]
         if oldest is None or _age(item) < _age(oldest):
             part["oldest"] = item
-        deadline = dt.datetime.fromisoformat(record["deadline"])
+        deadline = state.due
         if self.now <= deadline <= self.horizon:
             part["due_total"] += 1
             # Keep the max_items earliest deadlines: a max-heap on the negated order.
@@ -80,10 +78,10 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in text)
 
 
-def parts(records: Iterable[tuple[str, dict[str, Any]]], now: dt.datetime, max_items: int) -> dict[str, dict]:
+def parts(states: Iterable[tuple[str, ComplaintState]], now: dt.datetime, max_items: int) -> dict[str, dict]:
     builder = PartBuilder(now, max_items)
-    for cid, record in records:
-        builder.add(cid, record)
+    for cid, state in states:
+        builder.add(cid, state)
     return builder.build()
 
 

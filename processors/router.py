@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.routing import Decision, route
+from processors.state import ComplaintState
 from schemas.admin_units import AdminUnits
 from schemas.checks import delegation_problem, resolution_problem
 from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation,
@@ -38,7 +39,7 @@ class Result:
     output: Output | None
     complaint: ComplaintSubmitted | None = None
     decision: Decision | None = None
-    record: dict[str, Any] | None = None  # what the routed-complaints table keeps
+    record: ComplaintState | None = None  # what the complaints table keeps
     error: str | None = None
 
 
@@ -121,24 +122,25 @@ def record_time(timestamp_s: float | None, fallback: dt.datetime) -> dt.datetime
 
 
 def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, routed_at: dt.datetime,
-                 earlier: dict[str, Any] | None = None) -> dict:
+                 earlier: ComplaintState | None = None) -> ComplaintState:
     """The complaints table's value: what the SLA clock and the digest need. `earlier` is
     what a resolution that arrived before its complaint left there."""
-    return {
-        **(earlier or {}),
-        "route": decision.route,
-        "topic": topic,
-        "province_code": decision.province_code,
-        "handler": decision.handler.model_dump(),
-        "recorded_at": complaint.recorded_at.isoformat(),
-        "deadline": complaint.deadline.isoformat(),
-        "routed_at": routed_at.isoformat(),
-        "escalated": [],
-    }
+    return ComplaintState(
+        route=decision.route,
+        topic=topic,
+        province_code=decision.province_code,
+        handler=decision.handler.model_dump(),
+        recorded_at=complaint.recorded_at.isoformat(),
+        deadline=complaint.deadline.isoformat(),
+        routed_at=routed_at.isoformat(),
+        escalated=[],
+        resolved_at=earlier.resolved_at if earlier else None,
+        resolved_by=earlier.resolved_by if earlier else None,
+    )
 
 
 def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.datetime,
-            lookup: Callable[[str], dict[str, Any] | None], delegations: Mapping[str, Delegation],
+            lookup: Callable[[str], ComplaintState | None], delegations: Mapping[str, Delegation],
             units: AdminUnits, topics: Topics, received_at: dt.datetime | None = None) -> Result:
     """`now` stamps routed_at; `received_at` (the record's timestamp, else `now`) judges rule 5."""
     try:
@@ -147,7 +149,7 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
         letter = dead_letter(problem, source, key, raw, now)
         return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), error=problem.error)
     earlier = lookup(complaint.complaint_id)
-    if earlier and "route" in earlier:
+    if earlier is not None and earlier.routed:
         return Result("retry", None, complaint)
     decision = route(complaint, delegations, units)
     topic = decision.topic(topics)

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from processors import clock
+from processors.state import ComplaintState
 from schemas.models import ComplaintResolved
 
 UTC = dt.timezone.utc
@@ -12,11 +13,11 @@ RECORDED = dt.datetime(2021, 11, 8, 2, 0, tzinfo=UTC)  # 09:00 ICT
 STAGE1 = clock.DEFAULT_STAGES[0]
 
 
-def record(**extra):
-    return {"route": "jurisdiction", "topic": "complaints.jurisdiction.79", "province_code": "79",
-            "handler": {"level": "province", "unit_code": "79"}, "recorded_at": RECORDED.isoformat(),
-            "deadline": (RECORDED + dt.timedelta(hours=48)).isoformat(), "routed_at": RECORDED.isoformat(),
-            "escalated": [], **extra}
+def record(**extra) -> ComplaintState:
+    return ComplaintState(route="jurisdiction", topic="complaints.jurisdiction.79", province_code="79",
+                          handler={"level": "province", "unit_code": "79"}, recorded_at=RECORDED.isoformat(),
+                          deadline=(RECORDED + dt.timedelta(hours=48)).isoformat(), routed_at=RECORDED.isoformat(),
+                          **extra)
 
 
 def resolution(at: dt.datetime, cid: str = "C1") -> ComplaintResolved:
@@ -44,7 +45,7 @@ def test_due_in_the_future_is_indexed_overdue_on_arrival_is_escalated_at_once():
 def test_a_resolution_in_time_prevents_escalation_even_when_it_arrived_first():
     pending, effect = clock.resolve(None, resolution(RECORDED + dt.timedelta(hours=3)))
     assert effect == clock.ResolutionEffect("pending", True)
-    routed = {**pending, **record(), "resolved_at": pending["resolved_at"]}
+    routed = record(resolved_at=pending.resolved_at)
     assert clock.schedule(routed, clock.DEFAULT_STAGES, RECORDED + dt.timedelta(hours=60)) == ([], [])
 
 
@@ -72,7 +73,7 @@ def test_only_the_earliest_resolution_counts():
     r, first = clock.resolve(record(), resolution(RECORDED + dt.timedelta(hours=10)))
     r, again = clock.resolve(r, resolution(RECORDED + dt.timedelta(hours=20)))
     assert first.first and again == clock.ResolutionEffect("repeat", False)
-    assert r["resolved_at"] == (RECORDED + dt.timedelta(hours=10)).isoformat()
+    assert r.resolved_at == (RECORDED + dt.timedelta(hours=10)).isoformat()
 
 
 def test_stage_two_fires_only_when_still_unresolved_at_its_time():

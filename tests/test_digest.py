@@ -1,6 +1,7 @@
 import datetime as dt
 
 from processors.digest import merge, parts
+from processors.state import ComplaintState
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2021, 11, 10, 0, 0, tzinfo=UTC)  # 07:00 ICT
@@ -12,7 +13,7 @@ def rec(hours_ago: float, province="79", handler=("province", "79"), resolved=Fa
          "recorded_at": recorded.isoformat(), "deadline": (recorded + dt.timedelta(hours=48)).isoformat()}
     if resolved:
         r["resolved_at"] = NOW.isoformat()
-    return r
+    return ComplaintState.from_value(r)
 
 
 def test_parts_then_merge_give_open_counts_oldest_and_due_within_24h():

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from processors.app import key_partition
+from processors.topology import key_partition
 from processors.deadletter import Source
 from processors.deadletter import Unreadable
 from processors.router import process, read_delegation, read_resolution
+from processors.state import ComplaintState
 from schemas.admin_units import load
 from schemas.models import DeadLetter, RoutedComplaint
 from schemas.topics import Topics
@@ -30,19 +31,20 @@ def test_routed_event_is_the_complaint_plus_its_routing_block():
     routed = RoutedComplaint.model_validate_json(result.output.value)
     assert routed.routing.level == "district" and routed.routing.routed_at == NOW
     assert {k: v for k, v in json.loads(result.output.value).items() if k != "routing"} == c
-    assert result.record["deadline"] == "2021-11-10T09:00:00+07:00" and result.record["escalated"] == []
+    assert result.record.deadline == "2021-11-10T09:00:00+07:00" and result.record.escalated == []
 
 
 def test_a_complaint_already_in_the_table_is_a_retry():
     c = complaint("R2", province="79")
-    assert run(json.dumps(c).encode(), lookup=lambda cid: {"route": "jurisdiction"}).kind == "retry"
+    assert run(json.dumps(c).encode(), lookup=lambda cid: ComplaintState(route="jurisdiction")).kind == "retry"
 
 
 def test_a_resolution_that_came_first_is_kept_in_the_new_record():
     c = complaint("R3", province="79")
-    earlier = {"resolved_at": "2021-11-08T10:00:00+07:00", "resolved_by": {"level": "province", "unit_code": "79"}}
+    earlier = ComplaintState(resolved_at="2021-11-08T10:00:00+07:00",
+                             resolved_by={"level": "province", "unit_code": "79"})
     result = run(json.dumps(c).encode(), lookup=lambda cid: earlier)
-    assert result.kind == "routed" and result.record["resolved_at"] == earlier["resolved_at"]
+    assert result.kind == "routed" and result.record.resolved_at == earlier.resolved_at
 
 
 @pytest.mark.parametrize("raw, error", [

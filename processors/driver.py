@@ -1,0 +1,103 @@
+"""The topology without Kafka, as Kafka Streams' TopologyTestDriver runs one: feed input
+records, move the clock, read what was sent. Tables are dictionaries (MemoryStore), the
+partitioner is Kafka's, and a record sent back to an input topic (re-keying) is read
+again from the partition its key gives, as the broker would deliver it.
+
+    driver = MemoryDriver()
+    driver.submit(complaint)                      # a dict, or raw bytes with a key
+    driver.advance(to=deadline + 1 s)             # timers fire what fell due
+    driver.sent(topics.escalations)               # the records sent there
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections import defaultdict
+from typing import Any
+
+from processors.eos import Record
+from processors.stores import MemoryStore
+from processors.topology import CURSOR, Incoming, Topology, key_partition
+from schemas.admin_units import load as load_units
+from schemas.models import Delegation
+from schemas.settings import Settings
+from schemas.topics import Topics
+
+
+class MemoryDriver:
+    def __init__(self, settings: Settings | None = None, now: dt.datetime | None = None) -> None:
+        self.settings = settings or Settings()
+        self.topics = Topics(self.settings.topic_prefix)
+        self.now = now or dt.datetime.now(dt.timezone.utc)
+        self.registry: dict[str, Delegation] = {}
+        self.stores = {name: MemoryStore(name) for name in ("complaints", "deadlines", "marks", "digests")}
+        self.topology = Topology(self.settings, load_units(), self.registry, **self.stores)
+        for partition in range(self.settings.partitions):
+            self.topology.open.by_partition[partition] = defaultdict(int)  # type: ignore[assignment]
+        self.records: list[Record] = []  # everything sent, changelog records included
+        self._offsets: dict[tuple[str, int], int] = defaultdict(int)
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def submit(self, complaint: dict[str, Any] | bytes, key: str | None = None,
+               timestamp: dt.datetime | None = None) -> list[Record]:
+        return self.pipe(self.topics.submitted, complaint, key, timestamp)
+
+    def resolve(self, resolution: dict[str, Any] | bytes, key: str | None = None,
+                timestamp: dt.datetime | None = None) -> list[Record]:
+        return self.pipe(self.topics.resolved, resolution, key, timestamp)
+
+    def pipe(self, topic: str, value: dict[str, Any] | bytes | None, key: str | None = None,
+             timestamp: dt.datetime | None = None) -> list[Record]:
+        """One record onto an input topic, at the partition its key gives; returns what it
+        caused (and what re-keyed copies of it caused)."""
+        if key is None:
+            assert isinstance(value, dict), "raw bytes need a key"
+            key = value["complaint_id"]
+        raw = json.dumps(value).encode() if isinstance(value, dict) else value
+        partition = key_partition(key, self.settings.partitions) if topic != self.topics.delegations else 0
+        offset = self._offsets[(topic, partition)]
+        self._offsets[(topic, partition)] += 1
+        at = (timestamp or self.now).timestamp()
+        m = Incoming(topic, partition, offset, key.encode(), raw, at)
+        handler = {self.topics.submitted: self.topology.on_submitted, self.topics.resolved: self.topology.on_resolved,
+                   self.topics.delegations: self.topology.on_delegation,
+                   self.topics.digest_parts: self.topology.on_digest_part}[topic]
+        out = handler(m, self.now)
+        self.records.extend(out)
+        caused = list(out)
+        for r in out:  # sent back to an input topic: read again where its key belongs
+            if r.topic in (self.topics.submitted, self.topics.resolved, self.topics.digest_parts) and r.key:
+                caused += self.pipe(r.topic, r.value, r.key.decode(), timestamp)
+        return caused
+
+    def grant(self, delegation: dict[str, Any]) -> None:
+        self.registry[delegation["unit_code"]] = Delegation.model_validate(delegation)
+
+    # -- time ------------------------------------------------------------------------------------
+    def advance(self, to: dt.datetime) -> list[Record]:
+        """Move the clock to `to` and run the timers: due deadlines per partition (in ticks of
+        at most an hour, as the worker catches up), then the digest schedule."""
+        out: list[Record] = []
+        self.now = to
+        target = int(to.timestamp())
+        for partition in range(self.settings.partitions):
+            while True:
+                out += self.topology.fire_due(partition, to)
+                cursor = self.topology.marks.get(CURSOR, partition)
+                if cursor is None or cursor >= target:
+                    break
+        for partition in range(self.settings.partitions):
+            out += asyncio.run(self.topology.digest_tick(partition, to))
+        self.records.extend(out)
+        for r in [r for r in out if r.topic == self.topics.digest_parts]:
+            out += self.pipe(r.topic, r.value, r.key.decode() if r.key else None)
+        return out
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def sent(self, topic: str) -> list[Record]:
+        return [r for r in self.records if r.topic == topic]
+
+    def values(self, topic: str) -> list[dict[str, Any]]:
+        return [json.loads(r.value) for r in self.sent(topic) if r.value is not None]

@@ -1,0 +1,65 @@
+"""What the worker keeps per complaint, typed: the value of its `complaints` table.
+
+Stored as a JSON object (Faust's untyped tables use JSON), with the same keys the table
+has always held, so tables written before this type existed read back unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class ComplaintState:
+    """One complaint's routing, deadline and resolution. A resolution that arrives before
+    its complaint leaves a state with no route yet (`routed` is False): pending."""
+
+    route: str | None = None
+    topic: str | None = None
+    province_code: str | None = None
+    handler: dict[str, str] | None = None  # {"level", "unit_code"}
+    recorded_at: str | None = None  # ISO 8601, as the complaint gave it
+    deadline: str | None = None
+    routed_at: str | None = None
+    escalated: list[int] = field(default_factory=list)  # stages already emitted
+    resolved_at: str | None = None  # the earliest resolution's
+    resolved_by: dict[str, str] | None = None
+    pending_since: str | None = None  # when a resolution started waiting for its complaint
+
+    @classmethod
+    def from_value(cls, value: Any) -> ComplaintState | None:
+        if not isinstance(value, dict):
+            return None
+        known = {k: v for k, v in value.items() if k in _FIELDS}
+        return cls(**known)
+
+    def to_value(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def routed(self) -> bool:
+        return self.route is not None
+
+    @property
+    def is_open(self) -> bool:
+        """Routed and not resolved: what the offices still have to handle."""
+        return self.routed and self.resolved_at is None
+
+    @property
+    def recorded(self) -> dt.datetime:
+        assert self.recorded_at is not None
+        return dt.datetime.fromisoformat(self.recorded_at)
+
+    @property
+    def due(self) -> dt.datetime:
+        assert self.deadline is not None
+        return dt.datetime.fromisoformat(self.deadline)
+
+    @property
+    def resolved(self) -> dt.datetime | None:
+        return None if self.resolved_at is None else dt.datetime.fromisoformat(self.resolved_at)
+
+
+_FIELDS = set(ComplaintState.__dataclass_fields__)

@@ -1,0 +1,335 @@
+"""The worker's handlers: state and one input in, the records to send out.
+
+Each handler reads and writes its tables through `Store`s (processors/stores.py) and
+returns every record its input causes: outputs, and the changelog records of the table
+writes. The Faust wiring (processors/app.py) sends them in the source partition's
+transaction; the broker-free driver (processors/driver.py) keeps them in lists. Nothing
+here knows Faust.
+
+Tables:
+  complaints  complaint_id -> ComplaintState (processors/state.py)
+  deadlines   "<partition>/<second, 11 digits>/<stage>/<complaint_id>" -> [complaint_id, stage]
+  marks       per-partition bookkeeping: the clock's cursor, the digest's last date, the
+              last dead-lettered offset of each input
+  digests     "<province>/<date>" -> parts of that day's digest received so far
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from croniter import croniter
+from kafka.partitioner.default import murmur2
+
+from processors import clock, metrics
+from processors.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.digest import PartBuilder, add_part
+from processors.eos import Record
+from processors.router import internal_error, process, read_delegation, read_resolution, record_time
+from processors.state import ComplaintState
+from processors.stores import Store
+from schemas.admin_units import AdminUnits
+from schemas.models import Delegation
+from schemas.settings import Settings
+from schemas.times import ICT
+from schemas.topics import Topics
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_MARK = "dead-letter-offset/{source}"
+CURSOR = "clock-cursor"
+DIGEST_MARK = "digest-date"
+MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of deadlines per tick
+EXPIRY = 0  # deadline index entries of this "stage" expire a resolution still waiting for its complaint
+SCAN_YIELD_EVERY = 5000  # a scan of a large partition yields to the event loop this often
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2), as every client uses it for a keyed record."""
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One Kafka record as the handlers see it. `timestamp` in seconds, as Faust gives it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None
+
+
+class OpenComplaints:
+    """Open complaints by province and deadline hour, counted per partition: rebuilt from the
+    table when a partition is assigned, kept up to date by the handlers. Feeds the gauges of
+    open, due-soon and overdue complaints without scanning the table on every scrape."""
+
+    DUE_SOON = dt.timedelta(hours=6)
+
+    def __init__(self) -> None:
+        self.by_partition: dict[int, Counter[tuple[str, int]]] = {}
+        self.exported: set[str] = set()
+
+    @staticmethod
+    def key(state: ComplaintState) -> tuple[str, int]:
+        return state.province_code or "national", int(state.due.timestamp()) // 3600
+
+    def change(self, partition: int, state: ComplaintState, delta: int) -> None:
+        if partition in self.by_partition:
+            self.by_partition[partition][self.key(state)] += delta
+
+    def export(self, now: dt.datetime) -> None:
+        this_hour = int(now.timestamp()) // 3600
+        soon_hours = int(self.DUE_SOON.total_seconds()) // 3600
+        open_, soon, overdue = Counter(), Counter(), Counter()
+        for counts in self.by_partition.values():
+            for (province, hour), n in counts.items():
+                open_[province] += n
+                if hour < this_hour:
+                    overdue[province] += n
+                elif hour < this_hour + soon_hours:
+                    soon[province] += n
+        self.exported |= set(open_)  # a province that drops to zero must read 0, not its last value
+        for province in self.exported:
+            metrics.OPEN.labels(province=province).set(open_[province])
+            metrics.DUE_SOON.labels(province=province).set(soon[province])
+            metrics.OVERDUE.labels(province=province).set(overdue[province])
+
+
+class Topology:
+    def __init__(self, settings: Settings, units: AdminUnits, registry: Mapping[str, Delegation], *,
+                 complaints: Store, deadlines: Store, marks: Store, digests: Store) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.units = units
+        self.registry = registry
+        self.complaints, self.deadlines, self.marks, self.digests = complaints, deadlines, marks, digests
+        self.stages = clock.parse_stages(settings.escalation_stages)
+        self.stage_by_number = {s.number: s for s in self.stages}
+        self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
+        self.open = OpenComplaints()
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self, cid: str, partition: int) -> ComplaintState | None:
+        return ComplaintState.from_value(self.complaints.get(cid, partition))
+
+    def save(self, cid: str, state: ComplaintState, partition: int) -> Record:
+        return self.complaints.set(cid, state.to_value(), partition)
+
+    # -- shared steps ----------------------------------------------------------------------------
+    def escalation(self, cid: str, state: ComplaintState, stage: clock.Stage, now: dt.datetime) -> Record:
+        event = clock.escalate(cid, state, stage, now)  # also marks the stage in the state
+        metrics.ESCALATIONS.labels(stage=str(stage.number), province=event.province_code or "national").inc()
+        metrics.ESCALATION_DELAY.labels(stage=str(stage.number)).observe(
+            max(0.0, (now - clock.due_at(state, stage)).total_seconds()))
+        return Record(self.topics.escalations, cid.encode(), event.model_dump_json().encode())
+
+    def start_clock(self, cid: str, state: ComplaintState, partition: int, now: dt.datetime) -> list[Record]:
+        """Escalate what is overdue on arrival; index the later stages by deadline."""
+        immediate, later = clock.schedule(state, self.stages, now)
+        out = [self.escalation(cid, state, stage, now) for stage in immediate]
+        for stage in later:
+            key = clock.due_key(partition, clock.due_at(state, stage), cid, stage.number)
+            out.append(self.deadlines.set(key, [cid, stage.number], partition))
+        return out
+
+    def dead_letter(self, m: Incoming, letter: bytes, error: str, source: str) -> list[Record]:
+        """Exactly once: the partition's last dead-lettered offset is committed with the letter.
+        (The delegations topic is not co-partitioned with the tables: its letters rely on the
+        transaction's offset commit alone.)"""
+        out = [Record(self.topics.dead_letter, m.key, letter)]
+        if source != "delegations":
+            mark = DEAD_LETTER_MARK.format(source=source)
+            last = self.marks.get(mark, m.partition)
+            if last is not None and last >= m.offset:  # offset 0 is an offset
+                return []
+            out.append(self.marks.set(mark, m.offset, m.partition))
+        metrics.DEAD_LETTERS.labels(source=source, error=error).inc()
+        return out
+
+    def refuse(self, m: Incoming, problem: Unreadable, source: str, now: dt.datetime) -> list[Record]:
+        letter = dead_letter(problem, Source(m.topic, m.partition, m.offset), m.key, m.value, now)
+        return self.dead_letter(m, dumps(letter), problem.error, source)
+
+    def rekey(self, m: Incoming, topic: str, cid: str) -> list[Record] | None:
+        """A record keyed otherwise than by its complaint_id sits on the wrong partition for
+        the tables: put it back keyed right and skip it here."""
+        if key_partition(cid, self.settings.partitions) == m.partition:
+            return None
+        metrics.REKEYED.labels(topic=self.topics.source_of(topic)).inc()
+        return [Record(topic, cid.encode(), m.value)]
+
+    # -- routing -------------------------------------------------------------------------------
+    def on_submitted(self, m: Incoming, now: dt.datetime) -> list[Record]:
+        metrics.RECEIVED.inc()
+        source = Source(m.topic, m.partition, m.offset)
+        try:
+            result = process(m.value, m.key, source, now=now, lookup=lambda cid: self.state(cid, m.partition),
+                             delegations=self.registry, units=self.units, topics=self.topics,
+                             received_at=record_time(m.timestamp, now))
+        except Exception as exc:  # a bug of ours must not lose the event: keep it for replay
+            log.exception("cannot route offset %s of %s[%s]", m.offset, m.topic, m.partition)
+            result = internal_error(exc, source, m.key, m.value, self.topics)
+        if result.kind == "dead_letter":
+            assert result.output is not None and result.error is not None
+            return self.dead_letter(m, result.output.value, result.error, "submitted")
+        assert result.complaint is not None
+        cid = result.complaint.complaint_id
+        if (moved := self.rekey(m, self.topics.submitted, cid)) is not None:
+            return moved
+        if result.kind == "retry":
+            metrics.RETRIES_SKIPPED.inc()
+            return []
+        assert result.output is not None and result.decision is not None and result.record is not None
+        state = result.record
+        timers = self.start_clock(cid, state, m.partition, now)
+        routed = Record(result.output.topic, result.output.key, result.output.value)
+        out = [self.save(cid, state, m.partition), routed, *timers]
+        d = result.decision
+        metrics.ROUTED.labels(route=d.route, province=d.province_code or "", level=d.level or "",
+                              handler_level=d.handler.level).inc()
+        for kind in d.warnings:
+            metrics.WARNINGS.labels(kind=kind).inc()
+        if m.timestamp:
+            metrics.ROUTING_LATENCY.observe(max(0.0, time.time() - m.timestamp))
+        if state.resolved_at is None:
+            self.open.change(m.partition, state, +1)
+        return out
+
+    # -- resolutions and delegations -------------------------------------------------------------
+    def on_resolved(self, m: Incoming, now: dt.datetime) -> list[Record]:
+        try:
+            resolution = read_resolution(m.value, record_time(m.timestamp, now), self.units)
+        except Unreadable as problem:
+            return self.refuse(m, problem, "resolved", now)
+        cid = resolution.complaint_id
+        if (moved := self.rekey(m, self.topics.resolved, cid)) is not None:
+            return moved
+        state, effect = clock.resolve(self.state(cid, m.partition), resolution, now)
+        metrics.RESOLUTIONS.labels(effect=effect.kind).inc()
+        if effect.kind == "repeat":
+            return []
+        out = [self.save(cid, state, m.partition)]
+        if effect.kind == "pending" and effect.first:  # its complaint may never come
+            expiry = clock.due_key(m.partition, now + self.pending_ttl, cid, EXPIRY)
+            out.append(self.deadlines.set(expiry, [cid, EXPIRY], m.partition))
+        if effect.kind == "late" and effect.first:
+            metrics.LATE_RESOLUTIONS.inc()
+        if effect.first and effect.kind != "pending":
+            hours = (resolution.resolved_at - state.recorded).total_seconds() / 3600
+            metrics.TIME_TO_RESOLUTION.observe(max(0.0, hours))
+            self.open.change(m.partition, state, -1)
+        return out
+
+    def on_delegation(self, m: Incoming, now: dt.datetime) -> list[Record]:
+        """Every worker's registry ignores an invalid grant; the worker that owns the topic's
+        partition dead-letters it, so its author can see why and correct it."""
+        if m.value is None:  # a revocation
+            return []
+        try:
+            read_delegation(m.key, m.value, self.units)
+        except Unreadable as problem:
+            return self.refuse(m, problem, "delegations", now)
+        return []
+
+    # -- the clock -----------------------------------------------------------------------------
+    def fire_due(self, partition: int, now: dt.datetime) -> list[Record]:
+        """Escalate what fell due in this partition since the last tick: only that key range."""
+        target = int(now.timestamp())
+        cursor = self.marks.get(CURSOR, partition)
+        if cursor is None:
+            # No cursor saved for this partition (a new one, or a worker killed before its
+            # first save): start at the earliest deadline indexed (keys are in time order),
+            # or a deadline that passed while no worker ran would never fire.
+            first = self.deadlines.first_key(partition)
+            earliest = clock.earliest_second([first] if first else [])
+            cursor = target - 1 if earliest is None else min(target - 1, earliest - 1)
+        if cursor >= target:
+            return []
+        last = min(target, cursor + MAX_SECONDS_PER_TICK)
+        out: list[Record] = []
+        due = self.deadlines.range(partition, clock.second_prefix(partition, cursor + 1),
+                                   clock.second_prefix(partition, last + 1))
+        for key, (cid, number) in due:
+            state = self.state(cid, partition)
+            if number == EXPIRY:
+                if state is not None and not state.routed:  # its complaint never came
+                    out.append(self.complaints.delete(cid, partition))
+                    metrics.RESOLUTIONS_EXPIRED.inc()
+            else:
+                stage = self.stage_by_number.get(number)
+                if stage is not None and state is not None and clock.should_escalate(state, stage):
+                    out.append(self.escalation(cid, state, stage, now))
+                    out.append(self.save(cid, state, partition))
+            out.append(self.deadlines.delete(key, partition))
+        # The cursor is saved with any escalation, and at least once a minute otherwise:
+        # a restart then rescans at most that much (rescanning is harmless, only slower).
+        if out or last - cursor >= 60 or last % 60 == 0:
+            out.append(self.marks.set(CURSOR, last, partition))
+        else:
+            self.marks.set_local(CURSOR, last, partition)  # no changelog write each tick
+        return out
+
+    async def count_open(self, partition: int) -> None:
+        """Rebuild a newly assigned partition's open-complaint counts from its table."""
+        counts: Counter[tuple[str, int]] = Counter()
+        for n, (_, value) in enumerate(self.complaints.items(partition)):
+            state = ComplaintState.from_value(value)
+            if state is not None and state.is_open:
+                counts[OpenComplaints.key(state)] += 1
+            if n % SCAN_YIELD_EVERY == SCAN_YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+        self.open.by_partition[partition] = counts
+
+    # -- the daily digest ------------------------------------------------------------------------
+    def digest_due(self, now: dt.datetime) -> dt.date:
+        """The date of the latest scheduled run at or before the (possibly shifted) clock."""
+        shifted = (now + dt.timedelta(seconds=self.settings.digest_clock_offset_s)).astimezone(ICT)
+        return croniter(self.settings.digest_schedule, shifted).get_prev(dt.datetime).date()
+
+    async def digest_tick(self, partition: int, now: dt.datetime) -> list[Record]:
+        """This partition's parts of today's digests, once the scheduled time has passed."""
+        due = self.digest_due(now)
+        last = self.marks.get(DIGEST_MARK, partition)
+        if last is None:  # a new partition starts with the next scheduled run
+            return [self.marks.set(DIGEST_MARK, due.isoformat(), partition)]
+        if last >= due.isoformat():
+            return []
+        builder = PartBuilder(now, self.settings.digest_max_items)
+        for n, (cid, value) in enumerate(self.complaints.items(partition)):
+            state = ComplaintState.from_value(value)
+            if state is not None:
+                builder.add(cid, state)
+            if n % SCAN_YIELD_EVERY == SCAN_YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a large partition must not stall the clock
+        out = []
+        for province, part in builder.build().items():
+            body = {"digest_date": due.isoformat(), "partition": partition,
+                    "partitions": self.settings.partitions, "generated_at": now.isoformat(), "part": part}
+            out.append(Record(self.topics.digest_parts, province.encode(), json.dumps(body).encode()))
+        out.append(self.marks.set(DIGEST_MARK, due.isoformat(), partition))
+        return out
+
+    def on_digest_part(self, m: Incoming, now: dt.datetime) -> list[Record]:
+        assert m.key is not None and m.value is not None
+        body = json.loads(m.value)
+        province = m.key.decode()
+        key = f"{province}/{body['digest_date']}"
+        entry, digest = add_part(self.digests.get(key, m.partition), province, body, now,
+                                 self.settings.digest_max_items)
+        if entry is None:
+            return []
+        out = [self.digests.set(key, entry, m.partition)]
+        if digest is not None:
+            out.append(Record(self.topics.digest, province.encode(), digest.model_dump_json().encode()))
+            metrics.DIGESTS.inc()
+        return out

@@ -1,0 +1,123 @@
+"""The worker's handlers through the in-memory driver: no broker, no Faust."""
+
+import datetime as dt
+import json
+
+from processors.driver import MemoryDriver
+from processors.topology import key_partition
+from schemas.models import ComplaintEscalated, DailyDigest, RoutedComplaint
+from schemas.settings import Settings
+from tests.fixtures import complaint
+
+UTC = dt.timezone.utc
+RECORDED = dt.datetime(2021, 11, 8, 2, 0, tzinfo=UTC)  # 09:00 ICT
+DEADLINE = RECORDED + dt.timedelta(hours=48)
+
+
+def driver(**settings) -> MemoryDriver:
+    return MemoryDriver(Settings(**settings), now=RECORDED + dt.timedelta(minutes=1))
+
+
+def resolution(cid: str, at: dt.datetime, event_id: str | None = None) -> dict:
+    return {"schema_version": 1, "event_id": event_id or f"r-{cid}-{at.timestamp()}", "complaint_id": cid,
+            "resolved_at": at.isoformat(), "resolved_by": {"level": "province", "unit_code": "79"},
+            "outcome": "updated"}
+
+
+def test_a_due_deadline_fires_one_escalation_however_often_the_clock_ticks():
+    d = driver()
+    d.submit(complaint("C-1", province="79", recorded_at=RECORDED.isoformat()))
+    [routed] = d.values(d.topics.jurisdiction("79"))
+    assert RoutedComplaint.model_validate(routed).routing.deadline == DEADLINE
+    d.advance(DEADLINE - dt.timedelta(seconds=1))
+    assert d.values(d.topics.escalations) == []
+    d.advance(DEADLINE + dt.timedelta(seconds=1))
+    d.advance(DEADLINE + dt.timedelta(hours=5))
+    [escalated] = d.values(d.topics.escalations)
+    event = ComplaintEscalated.model_validate(escalated)
+    assert (event.complaint_id, event.stage, event.overdue_seconds) == ("C-1", 1, 1.0)
+
+
+def test_a_resolution_in_time_prevents_the_escalation_even_when_it_comes_first():
+    d = driver()
+    d.now = RECORDED + dt.timedelta(hours=4)
+    d.resolve(resolution("C-2", RECORDED + dt.timedelta(hours=3)))
+    d.submit(complaint("C-2", province="79", recorded_at=RECORDED.isoformat()))
+    d.advance(DEADLINE + dt.timedelta(hours=1))
+    assert d.values(d.topics.escalations) == [] and len(d.values(d.topics.jurisdiction("79"))) == 1
+
+
+def test_a_complaint_overdue_on_arrival_is_escalated_at_once_and_once():
+    d = driver()
+    d.now = DEADLINE + dt.timedelta(hours=10)
+    d.submit(complaint("C-3", province="01", recorded_at=RECORDED.isoformat()))
+    d.submit(complaint("C-3", province="01", recorded_at=RECORDED.isoformat()))  # the portal's retry
+    d.advance(DEADLINE + dt.timedelta(hours=20))
+    assert [e["complaint_id"] for e in d.values(d.topics.escalations)] == ["C-3"]
+    assert len(d.values(d.topics.jurisdiction("01"))) == 1
+
+
+def test_a_record_keyed_wrong_is_put_back_on_its_partition_and_routed_once():
+    d = driver(partitions=6)
+    c = complaint("C-4", province="79", recorded_at=RECORDED.isoformat())
+    wrong_key = next(k for k in (f"x{n}" for n in range(100)) if key_partition(k, 6) != key_partition("C-4", 6))
+    caused = d.submit(json.dumps(c).encode(), key=wrong_key)
+    rekeyed = [r for r in caused if r.topic == d.topics.submitted]
+    assert [r.key for r in rekeyed] == [b"C-4"]
+    [routed] = d.sent(d.topics.jurisdiction("79"))
+    assert routed.key == b"C-4"
+    assert d.topology.state("C-4", key_partition("C-4", 6)).routed
+    assert d.topology.state("C-4", key_partition(wrong_key, 6)) is None
+
+
+def test_a_resolution_stamped_after_its_records_time_is_dead_lettered():
+    d = driver()
+    d.resolve(resolution("C-8", d.now + dt.timedelta(hours=3)))
+    [letter] = d.values(d.topics.dead_letter)
+    assert letter["error"] == "future_resolved_at" and d.topology.state("C-8", key_partition("C-8", 6)) is None
+
+
+def test_what_cannot_be_read_is_dead_lettered_once_per_offset():
+    d = driver()
+    d.submit(b"{not json", key="k-1")
+    assert [v["error"] for v in d.values(d.topics.dead_letter)] == ["not_json"]
+    m = d.topology.marks.get("dead-letter-offset/submitted", key_partition("k-1", d.settings.partitions))
+    assert m == 0  # the offset is marked with the letter: a replay of offset 0 sends none again
+
+
+def test_a_resolution_waiting_for_a_complaint_that_never_comes_expires():
+    d = driver(pending_resolution_ttl_s=3600.0)
+    d.resolve(resolution("C-5", RECORDED))
+    partition = key_partition("C-5", d.settings.partitions)
+    assert d.topology.state("C-5", partition) is not None
+    d.advance(d.now + dt.timedelta(minutes=59))
+    assert d.topology.state("C-5", partition) is not None
+    d.advance(d.now + dt.timedelta(minutes=2))
+    assert d.topology.state("C-5", partition) is None
+
+
+def test_a_late_resolution_does_not_stop_the_escalation_and_one_in_time_after_it_counts_in_time():
+    d = driver()
+    d.submit(complaint("C-6", province="79", recorded_at=RECORDED.isoformat()))
+    d.submit(complaint("C-7", province="79", recorded_at=RECORDED.isoformat()))
+    d.resolve(resolution("C-6", DEADLINE + dt.timedelta(hours=1)))  # late
+    d.advance(DEADLINE + dt.timedelta(seconds=2))
+    assert sorted(e["complaint_id"] for e in d.values(d.topics.escalations)) == ["C-6", "C-7"]
+    d.resolve(resolution("C-7", DEADLINE - dt.timedelta(hours=1)))  # stamped in time, read after
+    state = d.topology.state("C-7", key_partition("C-7", d.settings.partitions))
+    assert state.escalated == [1] and state.resolved < state.due
+
+
+def test_the_daily_digest_is_assembled_from_every_partitions_part_once():
+    d = driver(partitions=3)
+    morning = dt.datetime(2021, 11, 9, 23, 0, tzinfo=UTC)  # 06:00 ICT on the 10th
+    d.now = morning
+    d.advance(morning)  # each partition notes the next run
+    for n in range(9):
+        d.submit(complaint(f"D-{n}", province="79" if n % 3 else "01", recorded_at=RECORDED.isoformat()))
+    d.advance(morning + dt.timedelta(hours=1, seconds=1))  # 07:00 ICT passed
+    d.advance(morning + dt.timedelta(hours=2))
+    digests = {v["province_code"]: DailyDigest.model_validate(v) for v in d.values(d.topics.digest)}
+    assert len(d.values(d.topics.digest)) == 63 == len(digests)
+    assert (digests["79"].open_total, digests["01"].open_total, digests["48"].open_total) == (6, 3, 0)
+    assert digests["79"].digest_date == dt.date(2021, 11, 10)
