@@ -84,7 +84,8 @@ class Bench:
                                 faust_data_dir=str(OUT / self.run / "faust"), worker_metrics_port=free_port(),
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
         self.topics = Topics(self.settings.topic_prefix)
-        self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.")
+        self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.",
+                                      faust_app_id=f"bench-{self.run}-naive.router")
         self.two_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-two.",
                                     faust_app_id=f"bench-{self.run}-two.router")
         self.ceiling_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-ceiling.",

@@ -35,6 +35,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
         "SINK_METRICS_PORT": str(settings.sink_metrics_port),
         "COMMIT_INTERVAL_S": str(settings.commit_interval_s),
+        "PRODUCER_LINGER_MS": str(settings.producer_linger_ms),
         "DIGEST_CLOCK_OFFSET_S": str(settings.digest_clock_offset_s),
         "SESSION_TIMEOUT_S": str(settings.session_timeout_s),
         "PENDING_RESOLUTION_TTL_S": str(settings.pending_resolution_ttl_s),

@@ -55,6 +55,8 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         web_enabled=False,
         table_cleanup_interval=3600.0,
         producer_max_request_size=MAX_DEAD_LETTER_BYTES + 64 * 1024,  # a dead letter of a 1 MiB input
+        producer_linger=settings.producer_linger_ms / 1000,
+        producer_max_batch_size=256 * 1024,
         TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
     )
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics

@@ -20,7 +20,7 @@ from processors.state import ComplaintState
 from schemas.admin_units import AdminUnits
 from schemas.checks import delegation_problem, resolution_problem
 from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation,
-                            FutureTimestampError, describe_errors)
+                            FutureTimestampError, describe_errors, text_context)
 from schemas.topics import Topics
 
 M = TypeVar("M", bound=BaseModel)
@@ -62,9 +62,11 @@ def read_object(raw: bytes | None) -> dict[str, Any]:
     return doc
 
 
-def validated(model: type[M], doc: dict[str, Any]) -> M:
+def validated(model: type[M], doc: dict[str, Any], raw: bytes | None = None) -> M:
+    """`raw`, the bytes `doc` was read from, lets the model skip its text walk when they
+    cannot hold a forbidden character (schemas.models.text_context)."""
     try:
-        return model.model_validate(doc)
+        return model.model_validate(doc, context=text_context(raw) if raw is not None else None)
     except RecursionError as exc:
         raise Unreadable("validation_error", "nested too deeply") from exc
     except ValidationError as exc:
@@ -82,7 +84,7 @@ def read_complaint(raw: bytes | None, received_at: dt.datetime) -> tuple[dict[st
     """Parse and validate, or raise Unreadable naming what is wrong (rule 5). `received_at`
     is the Kafka record's timestamp: the same event gets the same verdict on a replay."""
     doc = read_object(raw)
-    complaint = validated(ComplaintSubmitted, doc)
+    complaint = validated(ComplaintSubmitted, doc, raw)
     try:
         complaint.check_not_future(received_at)
     except FutureTimestampError as exc:
@@ -92,7 +94,7 @@ def read_complaint(raw: bytes | None, received_at: dt.datetime) -> tuple[dict[st
 
 def read_resolution(raw: bytes | None, received_at: dt.datetime, units: AdminUnits) -> ComplaintResolved:
     """A resolution, or Unreadable: rule 5, and its resolved_by must be a real unit."""
-    resolution = validated(ComplaintResolved, read_object(raw))
+    resolution = validated(ComplaintResolved, read_object(raw), raw)
     try:
         resolution.check_not_future(received_at)
     except FutureTimestampError as exc:
@@ -105,7 +107,7 @@ def read_resolution(raw: bytes | None, received_at: dt.datetime, units: AdminUni
 
 def read_delegation(key: bytes | None, raw: bytes, units: AdminUnits) -> Delegation:
     """A grant (raw is not None: a null value is a revocation), or Unreadable."""
-    grant = validated(Delegation, read_object(raw))
+    grant = validated(Delegation, read_object(raw), raw)
     problem = delegation_problem(grant, units)
     if problem:
         raise Unreadable("unknown_unit", problem)
@@ -121,18 +123,18 @@ def record_time(timestamp_s: float | None, fallback: dt.datetime) -> dt.datetime
     return dt.datetime.fromtimestamp(timestamp_s, dt.timezone.utc)
 
 
-def table_record(complaint: ComplaintSubmitted, decision: Decision, topic: str, routed_at: dt.datetime,
+def table_record(complaint: ComplaintSubmitted, routing: dict[str, Any], topic: str,
                  earlier: ComplaintState | None = None) -> ComplaintState:
-    """The complaints table's value: what the SLA clock and the digest need. `earlier` is
-    what a resolution that arrived before its complaint left there."""
+    """The complaints table's value: what the SLA clock and the digest need, from the
+    routing block sent. `earlier` is what a resolution that arrived first left there."""
     return ComplaintState(
-        route=decision.route,
+        route=routing["route"],
         topic=topic,
-        province_code=decision.province_code,
-        handler=decision.handler.model_dump(),
+        province_code=routing["province_code"],
+        handler=routing["handler"],
         recorded_at=complaint.recorded_at.isoformat(),
-        deadline=complaint.deadline.isoformat(),
-        routed_at=routed_at.isoformat(),
+        deadline=routing["deadline"],
+        routed_at=routing["routed_at"],
         escalated=[],
         resolved_at=earlier.resolved_at if earlier else None,
         resolved_by=earlier.resolved_by if earlier else None,
@@ -153,10 +155,19 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
         return Result("retry", None, complaint)
     decision = route(complaint, delegations, units)
     topic = decision.topic(topics)
-    doc["routing"] = decision.routing_block(complaint, now).model_dump(mode="json")
-    value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    routing = decision.routing_json(complaint, now)
+    value = routed_value(raw, doc, routing)
     return Result("routed", Output(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
-                  table_record(complaint, decision, topic, now, earlier))
+                  table_record(complaint, routing, topic, earlier))
+
+
+def routed_value(raw: bytes | None, doc: dict[str, Any], routing: dict[str, Any]) -> bytes:
+    """The submitted complaint unchanged (its own bytes), plus the routing block. A
+    submission that already carries a "routing" field is re-encoded with ours instead."""
+    body = raw.rstrip() if raw is not None else b""
+    if body.endswith(b"}") and b'"routing"' not in body:
+        return body[:-1] + b',"routing":' + json.dumps(routing, ensure_ascii=False).encode("utf-8") + b"}"
+    return json.dumps({**doc, "routing": routing}, ensure_ascii=False).encode("utf-8")
 
 
 def internal_error(exc: Exception, source: Source, key: bytes | None, raw: bytes | None, topics: Topics) -> Result:

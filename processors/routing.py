@@ -52,15 +52,26 @@ class Decision:
         return topics.triage
 
     def routing_block(self, complaint: ComplaintSubmitted, routed_at: dt.datetime) -> Routing:
-        return Routing(
-            route=self.route,
-            province_code=self.province_code,
-            level=self.level,
-            handler=self.handler,
-            deadline=complaint.deadline,
-            routed_at=routed_at,
-            warnings=list(self.warnings),
-        )
+        return Routing.model_validate(self.routing_json(complaint, routed_at))
+
+    def routing_json(self, complaint: ComplaintSubmitted, routed_at: dt.datetime) -> dict:
+        """The routing block as JSON-ready values, as Routing.model_dump(mode="json") gives
+        them, without building the model (on the router's hot path; a test keeps them equal)."""
+        return {
+            "route": self.route,
+            "province_code": self.province_code,
+            "level": self.level,
+            "handler": {"level": self.handler.level, "unit_code": self.handler.unit_code},
+            "deadline": iso(complaint.deadline),
+            "routed_at": iso(routed_at),
+            "warnings": list(self.warnings),
+        }
+
+
+def iso(moment: dt.datetime) -> str:
+    """ISO 8601 as pydantic writes an aware datetime (UTC as "Z")."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def resolve_place(province: str | None, district: str | None, commune: str | None,

@@ -84,8 +84,9 @@ def check_libraries() -> None:
 
 def check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
     topics = Topics(settings.topic_prefix)
-    inputs = [topics.submitted, topics.resolved]
-    counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(inputs)}
+    # The outputs too: routed complaints and escalations go to the source's partition number.
+    keyed_alike = [topics.submitted, topics.resolved, *topics.routed_outputs(), topics.escalations]
+    counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(keyed_alike)}
     wrong = {name: n for name, n in counts.items() if n != settings.partitions}
     if wrong:
         found = ", ".join(f"{name} has {n}" for name, n in wrong.items())

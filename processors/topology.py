@@ -126,17 +126,21 @@ class Topology:
         return self.complaints.set(cid, state.to_value(), partition)
 
     # -- shared steps ----------------------------------------------------------------------------
-    def escalation(self, cid: str, state: ComplaintState, stage: clock.Stage, now: dt.datetime) -> Record:
+    def escalation(self, cid: str, state: ComplaintState, stage: clock.Stage, now: dt.datetime,
+                   partition: int) -> Record:
         event = clock.escalate(cid, state, stage, now)  # also marks the stage in the state
         metrics.ESCALATIONS.labels(stage=str(stage.number), province=event.province_code or "national").inc()
         metrics.ESCALATION_DELAY.labels(stage=str(stage.number)).observe(
             max(0.0, (now - clock.due_at(state, stage)).total_seconds()))
-        return Record(self.topics.escalations, cid.encode(), event.model_dump_json().encode())
+        # Keyed by complaint_id with as many partitions as the source: the default partitioner
+        # would pick this same partition (startup.check_partitions holds that); naming it
+        # spares the producer a pure-Python murmur2 per record.
+        return Record(self.topics.escalations, cid.encode(), event.model_dump_json().encode(), partition)
 
     def start_clock(self, cid: str, state: ComplaintState, partition: int, now: dt.datetime) -> list[Record]:
         """Escalate what is overdue on arrival; index the later stages by deadline."""
         immediate, later = clock.schedule(state, self.stages, now)
-        out = [self.escalation(cid, state, stage, now) for stage in immediate]
+        out = [self.escalation(cid, state, stage, now, partition) for stage in immediate]
         for stage in later:
             key = clock.due_key(partition, clock.due_at(state, stage), cid, stage.number)
             out.append(self.deadlines.set(key, [cid, stage.number], partition))
@@ -192,11 +196,10 @@ class Topology:
         assert result.output is not None and result.decision is not None and result.record is not None
         state = result.record
         timers = self.start_clock(cid, state, m.partition, now)
-        routed = Record(result.output.topic, result.output.key, result.output.value)
+        routed = Record(result.output.topic, result.output.key, result.output.value, m.partition)  # as escalation
         out = [self.save(cid, state, m.partition), routed, *timers]
         d = result.decision
-        metrics.ROUTED.labels(route=d.route, province=d.province_code or "", level=d.level or "",
-                              handler_level=d.handler.level).inc()
+        metrics.routed(d.route, d.province_code or "", d.level or "", d.handler.level).inc()
         for kind in d.warnings:
             metrics.WARNINGS.labels(kind=kind).inc()
         if m.timestamp:
@@ -268,7 +271,7 @@ class Topology:
             else:
                 stage = self.stage_by_number.get(number)
                 if stage is not None and state is not None and clock.should_escalate(state, stage):
-                    out.append(self.escalation(cid, state, stage, now))
+                    out.append(self.escalation(cid, state, stage, now, partition))
                     out.append(self.save(cid, state, partition))
             out.append(self.deadlines.delete(key, partition))
         # The cursor is saved with any escalation, and at least once a minute otherwise:

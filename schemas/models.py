@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -104,12 +105,28 @@ def forbidden_text(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+# In JSON text a control character or a surrogate can only be written as a \u escape (raw
+# control characters are invalid in JSON strings, and UTF-8 cannot encode a surrogate). No
+# candidate escape in the raw bytes: nothing to look for in the parsed value.
+_CANDIDATE_ESCAPE = re.compile(rb"\\u(?:00[01][0-9a-fA-F]|[dD][89a-fA-F][0-9a-fA-F]{2})")
+TEXT_CHECKED = {"text_checked": True}
+
+
+def text_context(raw: bytes | str) -> dict[str, bool] | None:
+    """The validation context for raw JSON: TEXT_CHECKED when its bytes cannot hold a
+    forbidden character (the model then skips its walk over every string), else None."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    return None if _CANDIDATE_ESCAPE.search(data) else TEXT_CHECKED
+
+
 class _CleanText(BaseModel):
     """Input events: every string, known field or not, is free of forbidden characters."""
 
     @model_validator(mode="before")
     @classmethod
-    def _no_forbidden_characters(cls, data: Any) -> Any:
+    def _no_forbidden_characters(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get("text_checked"):
+            return data
         problem = forbidden_text(data)
         if problem:
             where, char = problem

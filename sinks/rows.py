@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
@@ -17,6 +18,7 @@ from schemas.models import (
     Delegation,
     RoutedComplaint,
     describe_errors,
+    text_context,
 )
 from schemas.topics import Topics
 
@@ -49,7 +51,7 @@ class Batch:
     """Rows for each table, deduplicated by their identity within the batch, and for each
     row the record it came from (`origins`, keyed by table and identity)."""
 
-    complaints: dict[str, tuple] = field(default_factory=dict)
+    complaints: dict[str, ComplaintRow] = field(default_factory=dict)
     routes: dict[str, tuple] = field(default_factory=dict)
     resolutions: dict[str, tuple] = field(default_factory=dict)
     escalations: dict[str, tuple] = field(default_factory=dict)
@@ -85,12 +87,29 @@ def pg_text(text: str) -> str:
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
-def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, offset: int | None) -> tuple:
+class ComplaintRow(NamedTuple):
+    """A row of the complaints table, in its INSERT's column order (sinks/store.py)."""
+
+    complaint_id: str
+    event_id: str
+    recorded_at: dt.datetime
+    deadline: dt.datetime
+    category: str
+    province_code: str | None
+    district_code: str | None
+    commune_code: str | None
+    site_code: str | None
+    payload: str
+    kafka_partition: int | None  # None: taken from a routed event, not the submission itself
+    kafka_offset: int | None
+
+
+def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, offset: int | None) -> ComplaintRow:
     loc = c.location
-    return (c.complaint_id, c.event_id, c.recorded_at, c.deadline, c.category,
-            loc.province_code if loc else None, loc.district_code if loc else None,
-            loc.commune_code if loc else None, c.site.site_code if c.site else None,
-            payload, partition, offset)
+    return ComplaintRow(c.complaint_id, c.event_id, c.recorded_at, c.deadline, c.category,
+                        loc.province_code if loc else None, loc.district_code if loc else None,
+                        loc.commune_code if loc else None, c.site.site_code if c.site else None,
+                        payload, partition, offset)
 
 
 def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: bytes | None,
@@ -124,18 +143,18 @@ def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> N
         batch.skip(kind)
         return
     if kind == "submitted":  # the hot path: parsed once, stored as it came
-        c = ComplaintSubmitted.model_validate_json(value)
+        c = ComplaintSubmitted.model_validate_json(value, context=text_context(value))
         if timestamp_ms is not None:  # rule 5, judged by the time Kafka received the event
             c.check_not_future(dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc))
         known = batch.complaints.get(c.complaint_id)
-        from_routed = known is not None and known[-2] is None  # (kafka_partition is null)
+        from_routed = known is not None and known.kafka_partition is None
         batch.keep("complaints", c.complaint_id, _complaint_row(c, value.decode("utf-8"), origin.partition,
                                                                 origin.offset),
                    origin, replace=from_routed)  # the submission's own coordinates win
         return
     payload = json.loads(value)
     if kind == "routed":
-        r = RoutedComplaint.model_validate(payload)
+        r = RoutedComplaint.model_validate(payload, context=text_context(value))
         routing = r.routing
         if r.complaint_id not in batch.complaints:  # else the submission itself is in this batch
             submitted = {k: v for k, v in payload.items() if k != "routing"}
@@ -146,7 +165,7 @@ def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> N
             routing.handler.level, routing.handler.unit_code, list(routing.warnings), r.recorded_at,
             routing.deadline, routing.routed_at, json.dumps(payload["routing"], ensure_ascii=False)), origin)
     elif kind == "resolved":
-        r = ComplaintResolved.model_validate(payload)
+        r = ComplaintResolved.model_validate(payload, context=text_context(value))
         batch.keep("resolutions", r.event_id, (
             r.event_id, r.complaint_id, r.resolved_at, r.resolved_by.level, r.resolved_by.unit_code,
             r.outcome, r.note, json.dumps(payload, ensure_ascii=False)), origin)

@@ -12,6 +12,7 @@ import pytest
 from processors.readback import read_committed
 from producers.client import ComplaintPublisher
 from schemas.models import ComplaintEscalated, DailyDigest
+from schemas.times import ICT
 from schemas.topics import Topics
 from tests.conftest import free_port
 from tests.fixtures import complaint
@@ -19,7 +20,6 @@ from tests.kafka_helpers import wait_for_records
 
 pytestmark = pytest.mark.integration
 UTC = dt.timezone.utc
-ICT = dt.timezone(dt.timedelta(hours=7))
 
 
 def now() -> dt.datetime:

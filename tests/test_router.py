@@ -162,3 +162,33 @@ def test_control_characters_make_a_dead_letter_base64_rather_than_six_times_larg
     raw = b"\x01" * 1000
     letter = DeadLetter.model_validate_json(run(raw).output.value)
     assert letter.raw_encoding == "base64" and base64.b64decode(letter.raw) == raw
+
+
+@pytest.mark.parametrize("province, routed_at", [("48", NOW), ("79", dt.datetime(2021, 11, 8, 10, 0, 0, 1234,
+                                                                                 tzinfo=dt.timezone(dt.timedelta(hours=7))))])
+def test_the_hot_paths_routing_json_is_what_the_routing_model_dumps(province, routed_at):
+    from processors.routing import route
+    from schemas.models import ComplaintSubmitted, Routing
+
+    c = ComplaintSubmitted.model_validate(complaint(province=province, district="999"))
+    decision = route(c, {}, load())
+    as_json = decision.routing_json(c, routed_at)
+    assert as_json == Routing.model_validate(as_json).model_dump(mode="json")
+    assert as_json["warnings"] == ["unknown_district"]
+
+
+def test_a_submission_carrying_its_own_routing_field_gets_ours_instead():
+    c = {**complaint("R9", province="79"), "routing": {"route": "forged"}}
+    routed = json.loads(run(json.dumps(c).encode()).output.value)
+    assert routed["routing"]["route"] == "jurisdiction" and list(routed).count("routing") == 1
+
+
+def test_the_raw_check_lets_clean_json_skip_the_walk_and_sends_escapes_to_it():
+    from schemas.models import TEXT_CHECKED, text_context
+
+    assert text_context(json.dumps(complaint(), ensure_ascii=False).encode()) is TEXT_CHECKED
+    assert text_context(json.dumps(complaint()).encode()) is TEXT_CHECKED  # \u1ec5 and the like: no candidate
+    for text in ["\u0000", "\u001f", "\ud83d\ude00", "\ud800"]:
+        assert text_context(json.dumps({"x": text}).encode()) is None  # looked at closely by the walk
+    emoji = complaint(province="79", description="💉 \ud83d\ude00".encode("utf-16", "surrogatepass").decode("utf-16"))
+    assert run(json.dumps(emoji).encode()).kind == "routed"  # a surrogate pair is one character: fine

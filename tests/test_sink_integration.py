@@ -15,13 +15,13 @@ import pytest
 
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig, plan
+from schemas.times import ICT
 from schemas.topics import Topics
 from sinks.report import overdue, sla
 from tests.conftest import REPO, free_port, metric_value
 from tests.fixtures import complaint
 
 pytestmark = pytest.mark.integration
-ICT = dt.timezone(dt.timedelta(hours=7))
 
 
 def query(settings, sql: str, params=()) -> list[tuple]:
