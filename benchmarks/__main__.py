@@ -152,7 +152,7 @@ class Bench:
         log("Faust ceiling: an exactly-once agent that only forwards each submission")
         target = self.ceiling_settings
         out = Topics(target.topic_prefix).triage
-        admin = KafkaAdminClient(bootstrap_servers=target.kafka_bootstrap)
+        admin = KafkaAdminClient(**target.kafka_python("admin"))
         try:
             admin.create_topics([NewTopic(out, target.partitions, target.replication_factor)])
         finally:
@@ -160,7 +160,7 @@ class Bench:
         ceiling = Process(["benchmarks.ceiling", self.settings.topic_prefix], target, OUT / self.run / "ceiling.log",
                           ready_line="Worker ready").start(timeout_s=300)
         # Forwarded = what a read_committed consumer can see of the output topic.
-        consumer = KafkaConsumer(bootstrap_servers=target.kafka_bootstrap, isolation_level="read_committed")
+        consumer = KafkaConsumer(**target.kafka_python("admin"), isolation_level="read_committed")
         tps = [TopicPartition(out, p) for p in range(target.partitions)]
         try:
             first, done = wait_count(lambda: float(sum(consumer.end_offsets(tps).values())), self.args.backlog,

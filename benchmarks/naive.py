@@ -22,10 +22,10 @@ def naive_router(source: Settings, target: Settings, count: int, timeout_s: floa
     """Route `count` submissions of source's topics onto target's; return complaints/s."""
     units = load()
     out_topics = Topics(target.topic_prefix)
-    consumer = KafkaConsumer(Topics(source.topic_prefix).submitted, bootstrap_servers=source.kafka_bootstrap,
+    consumer = KafkaConsumer(Topics(source.topic_prefix).submitted, **source.kafka_python("admin"),
                              group_id=f"{target.topic_prefix}naive", auto_offset_reset="earliest",
                              enable_auto_commit=True, max_poll_records=2000)
-    producer = KafkaProducer(bootstrap_servers=source.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(**source.kafka_python("admin"), acks="all", linger_ms=5)
     done = 0
     start = None
     deadline = time.monotonic() + timeout_s

@@ -40,6 +40,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SESSION_TIMEOUT_S": str(settings.session_timeout_s),
         "PENDING_RESOLUTION_TTL_S": str(settings.pending_resolution_ttl_s),
         "FAUST_LOOP": settings.faust_loop,
+        "KAFKA_CLIENT_PROPERTIES": settings.kafka_client_properties,
+        "KAFKA_CLIENTS_DIR": settings.kafka_clients_dir,
         "PYTHONUNBUFFERED": "1",
     })
     return env

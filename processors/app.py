@@ -38,6 +38,7 @@ def broker_urls(bootstrap: str) -> list[str]:
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """The Faust app with this project's settings, no agents yet (also the benchmark's
     ceiling app, which must run with the same settings)."""
+    security = settings.kafka("router")
     app = faust.App(
         app_id or settings.faust_app_id,
         broker=broker_urls(settings.kafka_bootstrap),
@@ -58,7 +59,9 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         producer_linger=settings.producer_linger_ms / 1000,
         producer_max_batch_size=256 * 1024,
         TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
+        broker_credentials=security.faust(),
     )
+    app.client_security = security  # for the plain aiokafka readers of processors/recovery.py
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
     app.transport = Transport(app.conf.broker_consumer, app)  # commits overlap (processors/eos.py)
     return app
@@ -77,7 +80,8 @@ def build_app(settings: Settings | None = None) -> faust.App:
     gate = timer_gate(app)
     units = load_units()
     registry = DelegationRegistry(units)
-    follower = RegistryFollower(settings.kafka_bootstrap, topics.delegations, registry)
+    follower = RegistryFollower({"bootstrap_servers": settings.kafka_bootstrap, **app.client_security.aiokafka()},
+                                topics.delegations, registry)
     app.service(follower)
     processed: dict[int, int] = {}  # partition -> last offset of complaints.submitted read
 

@@ -47,8 +47,13 @@ class Rebuilt:
     seconds: float = 0.0
 
 
-def committed_reader(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+Connection = str | Mapping[str, Any]
+"""aiokafka's connection arguments (bootstrap_servers and security), or a bare bootstrap."""
+
+
+def committed_reader(connection: Connection) -> AIOKafkaConsumer:
+    kwargs = {"bootstrap_servers": connection} if isinstance(connection, str) else dict(connection)
+    return AIOKafkaConsumer(**kwargs, group_id=None, enable_auto_commit=False,
                             isolation_level="read_committed", fetch_max_bytes=64 << 20,
                             max_partition_fetch_bytes=16 << 20)
 
@@ -71,7 +76,7 @@ async def _read_until(consumer: AIOKafkaConsumer, end: Mapping[TopicPartition, i
             raise TimeoutError(f"no progress for {STALL_S:.0f} s towards the end of {stuck} (position, end)")
 
 
-async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition], window: int = 1024,
+async def last_committed_offsets(bootstrap: Connection, tps: Iterable[TopicPartition], window: int = 1024,
                                  retry_for_s: float = 0.0) -> dict[TopicPartition, int]:
     """The offset of the last record a read_committed consumer receives from each partition
     (NO_RECORD when none): read back from the end, a window at a time. While the broker
@@ -90,7 +95,7 @@ async def last_committed_offsets(bootstrap: str, tps: Iterable[TopicPartition], 
             await asyncio.sleep(1.0)
 
 
-async def _last_committed_offsets(bootstrap: str, tps: list[TopicPartition],
+async def _last_committed_offsets(bootstrap: Connection, tps: list[TopicPartition],
                                   window: int) -> dict[TopicPartition, int]:
     consumer = committed_reader(bootstrap)
     try:
@@ -116,7 +121,7 @@ async def _last_committed_offsets(bootstrap: str, tps: list[TopicPartition],
         await consumer.stop()
 
 
-async def _rebuild(bootstrap: str, dbs: Mapping[TopicPartition, Any], offset_key: bytes) -> int:
+async def _rebuild(bootstrap: Connection, dbs: Mapping[TopicPartition, Any], offset_key: bytes) -> int:
     consumer = committed_reader(bootstrap)
     applied = 0
     last = dict.fromkeys(dbs, NO_RECORD)
@@ -181,7 +186,7 @@ def discard_tables(app: Any, partitions: int) -> int:
     return sum(1 for _ in held_partitions(app, partitions))
 
 
-def rebuild_tables(app: Any, bootstrap: str, partitions: int) -> Rebuilt:
+def rebuild_tables(app: Any, bootstrap: Connection, partitions: int) -> Rebuilt:
     """Replaces the local databases of every table partition this worker held with the
     committed content of its changelog. Runs before the worker starts."""
     started = time.monotonic()

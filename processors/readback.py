@@ -20,7 +20,7 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
                    timeout_s: float = 30.0) -> list[ConsumerRecord]:
     """Every committed record of `topics`, up to their ends as of the call."""
     settings = settings or Settings.from_env()
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+    consumer = KafkaConsumer(**settings.kafka_python("admin"), group_id=None,
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                              enable_auto_commit=False, isolation_level="read_committed",
                              auto_offset_reset="earliest", consumer_timeout_ms=1000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
@@ -67,8 +68,8 @@ class DelegationRegistry(Mapping[str, Delegation]):
 class RegistryFollower(Service):
     """Keeps a DelegationRegistry in step with the compacted topic."""
 
-    def __init__(self, bootstrap: str, topic: str, registry: DelegationRegistry, **kwargs) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, connection: Mapping[str, Any], topic: str, registry: DelegationRegistry, **kwargs) -> None:
+        self.connection = connection  # bootstrap_servers and the router's security
         self.topic = topic
         self.registry = registry
         self.ready = asyncio.Event()
@@ -76,7 +77,7 @@ class RegistryFollower(Service):
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(**self.connection, group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", client_id="complaints-registry")
         await consumer.start()
         # A group-less consumer caches no metadata for unsubscribed topics; ask the cluster.

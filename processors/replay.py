@@ -59,7 +59,7 @@ def replay(path: Path, settings: Settings, dry_run: bool = False) -> tuple[int, 
     topics = Topics(settings.topic_prefix)
     sent, refused = 0, []
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    with ComplaintPublisher(settings) as pub:
+    with ComplaintPublisher(settings, role="admin") as pub:  # onto any source topic
         for n, line in enumerate(lines, 1):
             try:
                 letter = DeadLetter.model_validate_json(line)

@@ -17,8 +17,8 @@ def router_lag(settings: Settings) -> int | None:
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     topic = Topics(settings.topic_prefix).submitted
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+    admin = KafkaAdminClient(**settings.kafka_python("admin"), bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    consumer = KafkaConsumer(**settings.kafka_python("admin"), isolation_level="read_committed",
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         offsets = admin.list_group_offsets({settings.faust_app_id: None}).get(settings.faust_app_id) or {}

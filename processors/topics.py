@@ -37,7 +37,7 @@ def desired_topics(settings: Settings) -> list[NewTopic]:
 def ensure_topics(settings: Settings | None = None) -> list[str]:
     """Create the missing topics; return the names created."""
     settings = settings or Settings.from_env()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin",
+    admin = KafkaAdminClient(**settings.kafka_python("admin"), client_id="complaints-admin",
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         existing = set(admin.list_topics())
@@ -78,7 +78,7 @@ def delete_topics(settings: Settings) -> list[str]:
     if not settings.topic_prefix or not settings.faust_app_id.startswith(settings.topic_prefix):
         raise NotIsolated(f"FAUST_APP_ID {settings.faust_app_id!r} is not under TOPIC_PREFIX "
                           f"{settings.topic_prefix!r}: nothing deleted (unset FAUST_APP_ID to derive it)")
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-admin")
+    admin = KafkaAdminClient(**settings.kafka_python("admin"), client_id="complaints-admin")
     try:
         doomed = sorted(t for t in admin.list_topics() if owned_by(t, settings))
         if doomed:

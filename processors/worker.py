@@ -23,6 +23,7 @@ from processors import metrics, startup
 from processors.app import build_app
 from processors.changelogs import discard_tables, rebuild_tables
 from processors.startup import CannotStart
+from schemas.kafka_client import ClientPropertiesError
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS, kafka_unreachable
 from schemas.settings import Settings
 
@@ -71,7 +72,7 @@ class DiagnosticWorker(Worker):
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="complaints-worker",
+    return KafkaAdminClient(**settings.kafka_python("router"), client_id="complaints-worker",
                             request_timeout_ms=10_000, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
 
 
@@ -108,7 +109,8 @@ def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
     print(f"worker: rebuilding the local tables from the changelogs ({tabledir}): the previous run did not stop "
           f"cleanly", file=sys.stderr, flush=True)
     try:
-        rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+        rebuilt = rebuild_tables(app, {"bootstrap_servers": settings.kafka_bootstrap,
+                                       **settings.kafka("router").aiokafka()}, settings.partitions)
     except Exception as exc:  # the next start rebuilds again: nothing is trusted until one completes
         raise CannotStart(f"cannot rebuild the tables from Kafka at {settings.kafka_bootstrap}: {exc!r}") from exc
     startup.remember_identity(tabledir, identity)
@@ -125,7 +127,7 @@ def run(loglevel: str = "info") -> int:
         app = build_app(settings)
         tabledir = Path(app.conf.tabledir)
         prepare(app, settings, tabledir)
-    except CannotStart as exc:
+    except (CannotStart, ClientPropertiesError) as exc:
         print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)

@@ -188,13 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The Kafka identity each command uses when KAFKA_CLIENT_PROPERTIES names no file (an office
+# resolving names its own file; the national triage desk is the default).
+ROLES = {"submit": "portal", "generate": "portal", "resolve": "triage", "grant": "delegations",
+         "revoke": "delegations"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
     try:
         with reported("producers", settings), \
-                ComplaintPublisher(settings, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS) as pub:
+                ComplaintPublisher(settings, role=ROLES.get(args.command, "portal"),
+                                   bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS) as pub:
             return args.func(args, pub)
     except InvalidEvent as exc:
         print(f"error: {exc}", file=sys.stderr)

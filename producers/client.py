@@ -67,14 +67,17 @@ class ComplaintPublisher:
     """
 
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utcnow,
-                 timeout_s: float = 30.0, **producer_config: Any) -> None:
+                 timeout_s: float = 30.0, role: str = "portal", **producer_config: Any) -> None:
+        """`role` picks the Kafka identity when KAFKA_CLIENT_PROPERTIES names no file: its
+        file in KAFKA_CLIENTS_DIR (schemas/kafka_client.py)."""
         self.settings = settings or Settings.from_env()
+        self.role = role
         self.topics = Topics(self.settings.topic_prefix)
         self.clock = clock
         self.timeout_s = timeout_s
         self._pending: list[Any] = []
         self._producer = KafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **self.settings.kafka_python(self.role),
             client_id="complaints-publisher",
             **{**PRODUCER_CONFIG, **producer_config},
         )

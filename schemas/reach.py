@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from schemas.kafka_client import ClientPropertiesError
 from schemas.settings import Settings
 
 # kafka-python waits 30 s for a first broker by default; a person at a terminal, ~10 s.
@@ -47,6 +48,9 @@ def reported(prog: str, settings: Settings) -> Iterator[None]:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         yield
+    except ClientPropertiesError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_UNREACHABLE) from None
     except _kafka_errors() as exc:
         print(kafka_unreachable(prog, settings, exc), file=sys.stderr)
         raise SystemExit(EXIT_UNREACHABLE) from None

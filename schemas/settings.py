@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from schemas.kafka_client import ClientSecurity, client_security
+
 DEFAULT_KAFKA_BOOTSTRAP = "localhost:9092"
 DEFAULT_DATABASE_URL = "postgresql://complaints:complaints@127.0.0.1:5432/complaints"
 
@@ -72,6 +74,18 @@ class Settings:
     session_timeout_s: float = 10.0
     # The worker's asyncio event loop (mode.loop): "uvloop", or "aio" for the standard one.
     faust_loop: str = "uvloop"
+    # Kafka client security (schemas/kafka_client.py): this file if given, else each
+    # client's role file in this directory, else none.
+    kafka_client_properties: str = ""
+    kafka_clients_dir: str = ".run/kafka/clients"
+
+    def kafka(self, role: str) -> ClientSecurity:
+        """The Kafka client security of a client acting as `role` (router, sink, portal...)."""
+        return client_security(role, self.kafka_client_properties, self.kafka_clients_dir)
+
+    def kafka_python(self, role: str) -> dict:
+        """kafka-python keyword arguments: the bootstrap servers and the role's security."""
+        return {"bootstrap_servers": self.kafka_bootstrap, **self.kafka(role).kafka_python()}
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -99,4 +113,6 @@ class Settings:
             producer_linger_ms=_int("PRODUCER_LINGER_MS", 5),
             session_timeout_s=_float("SESSION_TIMEOUT_S", 10.0),
             faust_loop=env.get("FAUST_LOOP") or "uvloop",
+            kafka_client_properties=env.get("KAFKA_CLIENT_PROPERTIES", ""),
+            kafka_clients_dir=env.get("KAFKA_CLIENTS_DIR") or ".run/kafka/clients",
         )

@@ -26,6 +26,7 @@ from sinks import metrics
 from sinks.migrate import migrate
 from sinks.rows import Batch, add, topic_kind
 from sinks.store import refusal, write
+from schemas.kafka_client import ClientPropertiesError
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
 from schemas.topics import Topics
@@ -125,7 +126,7 @@ class Sink:
         self.max_batch = max_batch
         self.stopping = False
         self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **settings.kafka_python("sink"),
             group_id=f"{settings.topic_prefix}{settings.sink_group_id}",
             client_id="complaints-sink",
             enable_auto_commit=False,
@@ -249,7 +250,11 @@ class Sink:
 def run(settings: Settings | None = None) -> int:
     settings = settings or Settings.from_env()
     metrics.serve(settings.sink_metrics_port, settings.metrics_host)
-    sink = Sink(settings)
+    try:
+        sink = Sink(settings)
+    except ClientPropertiesError as exc:
+        print(f"sink: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     signal.signal(signal.SIGTERM, sink.stop)
     signal.signal(signal.SIGINT, sink.stop)
     try:

@@ -41,3 +41,17 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password():
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(f"sinks: cannot reach PostgreSQL at 127.0.0.1:{port}/records (")
     assert "s3cret" not in line and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["producers", "grant", "490"], ["processors", "summary"], ["processors", "worker"],
+                                  ["sinks", "postgres"]])
+def test_a_client_properties_file_that_cannot_be_honoured_is_one_line(args, tmp_path):
+    path = tmp_path / "office-79.properties"
+    path.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+                    "sasl.jaas.config=ScramLoginModule required username=\"office-79\" password=\"s3cret\";\n"
+                    "ssl.keystore.password=s3cret\n")
+    done = run(args, kafka_client_properties=str(path), kafka_bootstrap=f"127.0.0.1:{free_port()}",
+               worker_metrics_port=free_port(), sink_metrics_port=free_port())
+    assert done.returncode in (1, 2) and "Traceback" not in done.stderr
+    assert f"unsupported client setting(s) in {path}: ssl.keystore.password" in done.stderr
+    assert "s3cret" not in done.stderr
