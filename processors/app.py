@@ -10,18 +10,19 @@ transaction (processors/eos.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 import faust
 from faust.types import TP
 
+from processors import metrics
 from processors.eos import Record, TransactionalSender, Transport, timer_gate
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
 from processors.stores import FaustStore
 from processors.topology import Incoming, Topology
-from processors import metrics
 from schemas.admin_units import load as load_units
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
@@ -173,7 +174,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
 
     exported = [0.0]
 
-    async def update_gauges(now: Any) -> None:
+    async def update_gauges(now: dt.datetime) -> None:
         partitions = active_partitions()
         opened = topology.open.by_partition
         for gone in set(opened) - set(partitions):

@@ -9,6 +9,7 @@ tests with dictionaries (`MemoryStore`). Keys are strings, values JSON-able.
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -81,7 +82,8 @@ class MemoryStore:
 
     def set(self, key: str, value: Any, partition: int) -> Record:
         self._data(partition)[key] = value
-        return Record(f"{self.name}-changelog", key.encode(), b"" if value is None else b"{}", partition)
+        encoded = None if value is None else json.dumps(value, separators=(",", ":")).encode()
+        return Record(f"{self.name}-changelog", key.encode(), encoded, partition)
 
     def delete(self, key: str, partition: int) -> Record:
         self._data(partition).pop(key, None)
