@@ -239,8 +239,14 @@ class Chaos:
                 f"{got} in PostgreSQL; worker {'up' if w.alive() else 'DOWN'}, sink {'up' if sink.alive() else 'DOWN'}")
             reached += got
             all_up = all_up and up
-        letters = len(read_committed([topics.dead_letter], s))
-        time.sleep(5)  # the sink's last batch
+        # The last batch's resolutions may still be on their way to the dead letters: count
+        # until the topic and the table agree (or 60 s passed).
+        deadline = time.monotonic() + 60
+        while True:
+            letters = len(read_committed([topics.dead_letter], s))
+            time.sleep(3)
+            if stored("SELECT count(*) FROM dead_letters") == letters or time.monotonic() > deadline:
+                break
         row = {
             "scenario": f"fuzz: {len(payloads):,} inputs in {batches} batches, router and sink",
             "complaints_lost": batches * valid - reached,  # of the valid complaints after each batch
