@@ -53,8 +53,10 @@ down:
 	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) stop
 	@[ -n "$$DATABASE_URL" ] || $(PG) stop
 
+# The demo load plays the portal and the offices at once: it runs as admin.
 run: up
-	$(PY) -m producers generate --count $(DEMO_COUNT) --resolve-share 0.3
+	KAFKA_CLIENT_PROPERTIES=$${KAFKA_CLIENT_PROPERTIES:-.run/kafka/clients/admin.properties} \
+	  $(PY) -m producers generate --count $(DEMO_COUNT) --resolve-share 0.3
 	$(PY) -m processors summary --wait 120
 
 tools:

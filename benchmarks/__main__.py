@@ -33,7 +33,7 @@ from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
 from schemas.topics import Topics
-from harness.processes import REPO, Process, create_database, free_port, metric_value
+from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value
 
 OUT = REPO / ".run" / "bench"
 
@@ -79,7 +79,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.run = uuid.uuid4().hex[:8]
-        base = Settings.from_env()
+        base = as_admin(Settings.from_env())
         self.settings = replace(base, topic_prefix=f"bench-{self.run}.", faust_app_id=f"bench-{self.run}.router",
                                 faust_data_dir=str(OUT / self.run / "faust"), worker_metrics_port=free_port(),
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")

@@ -30,7 +30,7 @@ from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
 from schemas.topics import Topics
-from harness.processes import REPO, Process, create_database, free_port, metric_value
+from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value
 
 OVERDUE_SHARE = 0.1
 PROVINCES = 63
@@ -51,7 +51,7 @@ class Chaos:
         self.made: list[Settings] = []
 
     def settings(self, name: str) -> Settings:
-        base = Settings.from_env()
+        base = as_admin(Settings.from_env())
         s = replace(base, topic_prefix=f"chaos-{self.run}-{name}.", faust_app_id=f"chaos-{self.run}-{name}.router",
                     faust_data_dir=str(self.dir / name / "faust"), worker_metrics_port=free_port(),
                     sink_metrics_port=free_port(), sink_group_id=f"chaos-sink-{self.run}-{name}")

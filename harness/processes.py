@@ -8,12 +8,25 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from schemas.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+ADMIN_PROPERTIES = REPO / ".run" / "kafka" / "clients" / "admin.properties"
+
+
+def as_admin(settings: Settings) -> Settings:
+    """The settings with the local broker's admin identity, unless a client file is named.
+    Tests, benchmarks and the chaos run work under topic prefixes of their own, which no
+    role but admin is granted (the ACLs name the deployment's topics)."""
+    if settings.kafka_client_properties or not ADMIN_PROPERTIES.exists():
+        return settings
+    return replace(settings, kafka_client_properties=str(ADMIN_PROPERTIES),
+                   kafka_clients_dir=str(ADMIN_PROPERTIES.parent))
 
 
 def free_port() -> int:

@@ -17,8 +17,9 @@ import pytest
 
 from processors.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
-from harness.processes import (  # noqa: F401 - REPO, metric_value, settings_env are re-exported
-    REPO, Process, create_database, drop_database, free_port, metric_value, settings_env)
+from harness.processes import (  # noqa: F401 - ADMIN_PROPERTIES, REPO, metric_value, settings_env re-exported
+    ADMIN_PROPERTIES, REPO, Process, as_admin, create_database, drop_database, free_port, metric_value,
+    settings_env)
 
 
 def pytest_collection_modifyitems(items):
@@ -37,7 +38,9 @@ def require_kafka(settings: Settings) -> None:
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return Settings.from_env()
+    """The tests' helpers and the processes they start act as `admin` (they work under
+    their own topic prefixes); the ACL tests use the other principals' files."""
+    return as_admin(Settings.from_env())
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,16 @@ from processors.changelogs import NO_RECORD, last_committed_offsets, local_parti
 from schemas.settings import Settings
 
 
+def aio(settings: Settings) -> dict:
+    return {"bootstrap_servers": settings.kafka_bootstrap, **settings.kafka("admin").aiokafka()}
+
+
 def encode(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
 def transaction(settings: Settings, topic: str, records: list[tuple[int, str, object]], commit: bool) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
+    producer = KafkaProducer(**settings.kafka_python("admin"),
                              transactional_id=f"test-rebuild-{uuid.uuid4().hex[:8]}")
     try:
         producer.init_transactions()
@@ -48,7 +52,7 @@ def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp
     app = build_app(settings)
     table = app.tables["complaints"]
     changelog = table.changelog_topic.get_topic_name()
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = KafkaAdminClient(**settings.kafka_python("admin"))
     try:
         admin.create_topics([NewTopic(changelog, 2, 1, topic_configs={"cleanup.policy": "compact"})])
     finally:
@@ -67,7 +71,7 @@ def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp
     stale.close()
     assert local_partitions(store, 2) == [0]
 
-    rebuilt = rebuild_tables(app, settings.kafka_bootstrap, settings.partitions)
+    rebuilt = rebuild_tables(app, aio(settings), settings.partitions)
 
     assert rebuilt.partitions == 1  # only what this worker held
     assert rebuilt.records == 4  # committed records of partition 0; aborted ones and markers skipped
@@ -82,7 +86,7 @@ def test_rebuild_keeps_committed_state_only(kafka: Settings, scratch_topics, tmp
         db.close()
     assert not Path(store.partition_path(1)).exists()
 
-    last = asyncio.run(last_committed_offsets(settings.kafka_bootstrap, [TopicPartition(changelog, 0),
+    last = asyncio.run(last_committed_offsets(aio(settings), [TopicPartition(changelog, 0),
                                                                           TopicPartition(changelog, 1)], window=2))
     # Partition 0 ends with an aborted transaction and its marker: the last record a
     # read_committed consumer receives is 4, found by looking back past the first window.
@@ -93,12 +97,12 @@ def test_a_changelog_without_committed_records_has_none(kafka: Settings, scratch
     run = uuid.uuid4().hex[:8]
     settings = scratch_topics(replace(kafka, topic_prefix=f"test-empty-{run}.", faust_app_id=f"test-empty-{run}.router"))
     topic = f"{settings.faust_app_id}-empty-changelog"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = KafkaAdminClient(**settings.kafka_python("admin"))
     try:
         admin.create_topics([NewTopic(topic, 2, 1)])
     finally:
         admin.close()
     transaction(settings, topic, [(0, "a", {"v": "aborted"})], commit=False)
-    last = asyncio.run(last_committed_offsets(settings.kafka_bootstrap, [TopicPartition(topic, 0),
+    last = asyncio.run(last_committed_offsets(aio(settings), [TopicPartition(topic, 0),
                                                                          TopicPartition(topic, 1)]))
     assert last == {TopicPartition(topic, 0): NO_RECORD, TopicPartition(topic, 1): NO_RECORD}

@@ -24,7 +24,7 @@ def topics_cli(settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def listed(settings) -> set[str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = KafkaAdminClient(**settings.kafka_python("admin"))
     try:
         return set(admin.list_topics())
     finally:

@@ -24,11 +24,16 @@ fetch() {
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
+principals=("$python" "$here/principals.py")
+
 ready() {
-  "$python" - "$bootstrap" <<'PY' >/dev/null 2>&1
+  "$python" - "$bootstrap" "$run/clients/admin.properties" "$root" <<'PY' >/dev/null 2>&1
 import sys
+sys.path.insert(0, sys.argv[3])
 from kafka.admin import KafkaAdminClient
-admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000)
+from schemas.kafka_client import client_security
+security = client_security("admin", sys.argv[2])
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000, **security.kafka_python())
 admin.list_topics()
 admin.close()
 PY
@@ -42,20 +47,34 @@ java=(java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
 start() {
   fetch
   if running; then
-    ready && { log "already running (pid $(cat "$pidfile"))"; return 0; }
+    ready && { LOCAL_KAFKA="$bootstrap" "${principals[@]}" acls; log "already running (pid $(cat "$pidfile"))"; return 0; }
   fi
   mkdir -p "$run/data" "$run/logs"
-  sed "s#@DATA_DIR@#$run/data#" "$here/server.properties" > "$run/server.properties"
+  if [ -f "$run/data/meta.properties" ] && [ ! -f "$run/secrets.json" ]; then
+    # Storage formatted before the broker authenticated: it has no users. Local data only.
+    log "storage without SCRAM users (made before authentication was on): formatting it again"
+    rm -rf "$run/data" && mkdir -p "$run/data"
+  fi
+  "${principals[@]}" secrets
+  jaas=$("${principals[@]}" jaas)
+  sed -e "s#@DATA_DIR@#$run/data#" -e "s#@BROKER_JAAS@#${jaas}#" "$here/server.properties" > "$run/server.properties"
+  chmod 600 "$run/server.properties"
   if [ ! -f "$run/data/meta.properties" ]; then
-    log "formatting KRaft storage in $run/data"
+    log "formatting KRaft storage in $run/data, with a SCRAM user per principal"
     cluster_id=$("${java[@]}" kafka.tools.StorageTool random-uuid)
-    "${java[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$run/server.properties" >/dev/null
+    scram=()
+    while read -r line; do scram+=(--add-scram "$line"); done < <("${principals[@]}" scram-args)
+    "${java[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$run/server.properties" "${scram[@]}" >/dev/null
   fi
   log "starting on $bootstrap"
   nohup "${java[@]}" kafka.Kafka "$run/server.properties" >"$run/logs/stdout.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
-    if ready; then log "ready (pid $(cat "$pidfile"))"; return 0; fi
+    if ready; then
+      LOCAL_KAFKA="$bootstrap" "${principals[@]}" acls
+      log "ready (pid $(cat "$pidfile")); client settings per principal in $run/clients"
+      return 0
+    fi
     running || { log "exited during start-up; see $run/logs"; tail -20 "$run/logs/stdout.log" >&2; return 1; }
     sleep 0.5
   done

@@ -1,0 +1,75 @@
+"""Who may read and write what on the broker: the principals of the contract's Identities
+section and their ACLs, least privilege per role. The one place these rules live: the local
+stack (deploy/kafka/principals.py) applies them; the Strimzi KafkaUsers mirror them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.admin_units import province_codes
+from schemas.topics import Topics
+
+SERVICE_ROLES = ["admin", "router", "sink", "portal", "site-system", "triage", "delegations"]
+
+
+def office(province_code: str) -> str:
+    return f"office-{province_code}"
+
+
+def principals() -> list[str]:
+    """Every user the local broker knows (plus `broker`, its own)."""
+    return [*SERVICE_ROLES, *(office(p) for p in province_codes())]
+
+
+@dataclass(frozen=True)
+class Grant:
+    principal: str
+    operation: str  # READ, WRITE, DESCRIBE, CREATE, IDEMPOTENT_WRITE
+    resource: str  # TOPIC, GROUP, TRANSACTIONAL_ID, CLUSTER
+    name: str
+    prefixed: bool = False
+
+
+def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = "complaints-sink") -> list[Grant]:
+    """The ACLs: `admin` is a super user and needs none."""
+    out: list[Grant] = []
+
+    def read(who: str, *names: str) -> None:
+        out.extend(Grant(who, op, "TOPIC", n) for n in names for op in ("READ", "DESCRIBE"))
+
+    def write(who: str, *names: str) -> None:
+        out.extend(Grant(who, op, "TOPIC", n) for n in names for op in ("WRITE", "DESCRIBE"))
+
+    # router: its inputs and outputs, its group, its changelogs and internal topics
+    # (prefixed by its app id), its transactional ids.
+    read("router", topics.submitted, topics.resolved, topics.delegations, topics.digest_parts,
+         *topics.routed_outputs(), topics.escalations)
+    write("router", topics.submitted, topics.resolved, topics.digest_parts, *topics.outputs())
+    out += [Grant("router", op, "TOPIC", app_id, True) for op in ("READ", "WRITE", "DESCRIBE", "CREATE")]
+    out += [Grant("router", "READ", "GROUP", app_id, True),
+            Grant("router", "WRITE", "TRANSACTIONAL_ID", app_id, True),
+            Grant("router", "DESCRIBE", "TRANSACTIONAL_ID", app_id, True),
+            Grant("router", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"),
+            Grant("router", "DESCRIBE", "CLUSTER", "kafka-cluster")]
+    # sink: reads everything it records (the dead letters included), its own group.
+    read("sink", *topics.inputs(), *topics.outputs())
+    out.append(Grant("sink", "READ", "GROUP", sink_group))
+    # portal backends: submissions only.
+    write("portal", topics.submitted)
+    out.append(Grant("portal", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"))
+    # the vaccination-site system and the national triage desk: their topic, resolutions.
+    for who, topic in (("site-system", topics.site_system), ("triage", topics.triage)):
+        read(who, topic)
+        write(who, topics.resolved)
+        out += [Grant(who, "READ", "GROUP", who, True), Grant(who, "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster")]
+    # the provincial DoH's grant tool.
+    write("delegations", topics.delegations)
+    out.append(Grant("delegations", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"))
+    # each province's office: its own jurisdiction topic, groups under its own name, resolutions.
+    for code in province_codes():
+        who = office(code)
+        read(who, topics.jurisdiction(code))
+        write(who, topics.resolved)
+        out += [Grant(who, "READ", "GROUP", who, True), Grant(who, "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster")]
+    return out
