@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from schemas.identities import grants, principals  # noqa: E402
+from schemas.settings import Settings  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
 
 RUN = ROOT / ".run" / "kafka"
@@ -59,6 +60,7 @@ def apply_acls() -> int:
     from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient,
                              ResourcePattern, ResourceType)
 
+    settings = Settings.from_env()  # TOPIC_PREFIX: the deployment whose names the ACLs grant
     admin_password = load()["admin"]
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, security_protocol="SASL_PLAINTEXT",
                              sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="admin",
@@ -69,7 +71,8 @@ def apply_acls() -> int:
                     resource_pattern=ResourcePattern(ResourceType[g.resource], g.name,
                                                      ACLResourcePatternType.PREFIXED if g.prefixed
                                                      else ACLResourcePatternType.LITERAL))
-                for g in grants(Topics(os.environ.get("TOPIC_PREFIX", "")))]
+                for g in grants(Topics(settings.topic_prefix), settings.faust_app_id,
+                                f"{settings.topic_prefix}{settings.sink_group_id}")]
         result = admin.create_acls(acls)
         if result.get("failed"):
             raise SystemExit(f"acls: {len(result['failed'])} ACLs refused: {result['failed'][0]}")
