@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from processors.eos import Record
@@ -34,8 +34,8 @@ class MemoryDriver:
         self.registry: dict[str, Delegation] = {}
         self.stores = {name: MemoryStore(name) for name in ("complaints", "deadlines", "marks", "digests")}
         self.topology = Topology(self.settings, load_units(), self.registry, **self.stores)
-        for partition in range(self.settings.partitions):
-            self.topology.open.by_partition[partition] = defaultdict(int)  # type: ignore[assignment]
+        for partition in range(self.settings.partitions):  # as if every partition were assigned
+            self.topology.open.by_partition[partition] = Counter()
         self.records: list[Record] = []  # everything sent, changelog records included
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
 

@@ -79,22 +79,24 @@ class ClientSecurity:
     def principal(self) -> str:
         return self.username or "ANONYMOUS"
 
-    def kafka_python(self) -> dict[str, Any]:
-        """Keyword arguments for kafka-python's producer, consumer and admin client."""
+    def _common(self) -> dict[str, Any]:
+        """The arguments kafka-python and aiokafka name alike."""
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
         if self.sasl:
             kwargs.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
                           sasl_plain_password=self.password)
+        return kwargs
+
+    def kafka_python(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's producer, consumer and admin client."""
+        kwargs = self._common()
         if self.tls:
             kwargs.update(ssl_cafile=self.cafile, ssl_certfile=self.certfile, ssl_keyfile=self.keyfile)
         return kwargs
 
     def aiokafka(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka's consumer and producer."""
-        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
-        if self.sasl:
-            kwargs.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
-                          sasl_plain_password=self.password)
+        kwargs = self._common()
         if self.tls:
             kwargs["ssl_context"] = self.ssl_context()
         return kwargs
