@@ -16,7 +16,7 @@ from schemas.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 
 
-ADMIN_PROPERTIES = REPO / ".run" / "kafka" / "clients" / "admin.properties"
+ADMIN_PROPERTIES = REPO / Settings.kafka_clients_dir / "admin.properties"  # where make up writes it
 
 
 def as_admin(settings: Settings) -> Settings:

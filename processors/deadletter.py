@@ -42,10 +42,6 @@ def encode_raw(raw: bytes | None) -> tuple[str, str]:
     return text, "utf-8"
 
 
-def decode_raw(letter: DeadLetter) -> bytes:
-    return letter.original_bytes()
-
-
 def dead_letter(problem: Unreadable, source: Source, key: bytes | None, raw: bytes | None,
                 now: dt.datetime) -> DeadLetter:
     text, encoding = encode_raw(raw)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from processors.deadletter import Unreadable, decode_raw
+from processors.deadletter import Unreadable
 from processors.readback import read_committed
 from processors.router import read_complaint, read_delegation, read_resolution
 from producers.client import ComplaintPublisher
@@ -40,7 +40,7 @@ def export(path: Path, settings: Settings, error: str | None = None) -> int:
 
 def check(letter: DeadLetter, topics: Topics) -> str | None:
     """Why the corrected event would be refused again, or None when it is valid now."""
-    raw = decode_raw(letter)
+    raw = letter.original_bytes()
     source = topics.source_of(letter.source_topic)
     now = utcnow()  # the corrected event gets a new record timestamp: judged against now
     try:
@@ -71,6 +71,6 @@ def replay(path: Path, settings: Settings, dry_run: bool = False) -> tuple[int, 
                 refused.append(f"line {n} (key {letter.key}): still invalid: {problem}")
                 continue
             if not dry_run:
-                pub.publish_raw(letter.source_topic, letter.key, decode_raw(letter))
+                pub.publish_raw(letter.source_topic, letter.key, letter.original_bytes())
             sent += 1
     return sent, refused

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from croniter import croniter
@@ -282,15 +282,22 @@ class Topology:
             self.marks.set_local(CURSOR, last, partition)  # no changelog write each tick
         return out
 
+    async def states(self, partition: int) -> AsyncIterator[tuple[str, ComplaintState]]:
+        """Every complaint state of a partition (bookkeeping of older tables skipped),
+        yielding to the event loop now and then: a large partition must not stall the timers."""
+        for n, (cid, value) in enumerate(self.complaints.items(partition)):
+            state = ComplaintState.from_value(value)
+            if state is not None:
+                yield cid, state
+            if n % SCAN_YIELD_EVERY == SCAN_YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+
     async def count_open(self, partition: int) -> None:
         """Rebuild a newly assigned partition's open-complaint counts from its table."""
         counts: Counter[tuple[str, int]] = Counter()
-        for n, (_, value) in enumerate(self.complaints.items(partition)):
-            state = ComplaintState.from_value(value)
-            if state is not None and state.is_open:
+        async for _, state in self.states(partition):
+            if state.is_open:
                 counts[OpenComplaints.key(state)] += 1
-            if n % SCAN_YIELD_EVERY == SCAN_YIELD_EVERY - 1:
-                await asyncio.sleep(0)
         self.open.by_partition[partition] = counts
 
     # -- the daily digest ------------------------------------------------------------------------
@@ -308,12 +315,8 @@ class Topology:
         if last >= due.isoformat():
             return []
         builder = PartBuilder(now, self.settings.digest_max_items)
-        for n, (cid, value) in enumerate(self.complaints.items(partition)):
-            state = ComplaintState.from_value(value)
-            if state is not None:
-                builder.add(cid, state)
-            if n % SCAN_YIELD_EVERY == SCAN_YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # a large partition must not stall the clock
+        async for cid, state in self.states(partition):
+            builder.add(cid, state)
         out = []
         for province, part in builder.build().items():
             body = {"digest_date": due.isoformat(), "partition": partition,
