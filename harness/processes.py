@@ -55,6 +55,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FAUST_LOOP": settings.faust_loop,
         "KAFKA_CLIENT_PROPERTIES": settings.kafka_client_properties,
         "KAFKA_CLIENTS_DIR": settings.kafka_clients_dir,
+        "CONSOLE_PORT": str(settings.console_port),
+        "CONSOLE_METRICS_PORT": str(settings.console_metrics_port),
+        "CONSOLE_DIR": settings.console_dir,
         "PYTHONUNBUFFERED": "1",
     })
     return env

@@ -78,6 +78,13 @@ class Settings:
     # client's role file in this directory, else none.
     kafka_client_properties: str = ""
     kafka_clients_dir: str = ".run/kafka/clients"
+    # The office console (offices/): where it listens, its metrics, and where it keeps the
+    # session-signing key it generates on first start (CONSOLE_SECRET_KEY overrides it).
+    console_host: str = "127.0.0.1"
+    console_port: int = 8080
+    console_metrics_port: int = 9103
+    console_secret_key: str = ""
+    console_dir: str = ".run/console"
 
     def kafka(self, role: str) -> ClientSecurity:
         """The Kafka client security of a client acting as `role` (router, sink, portal...)."""
@@ -115,4 +122,9 @@ class Settings:
             faust_loop=env.get("FAUST_LOOP") or "uvloop",
             kafka_client_properties=env.get("KAFKA_CLIENT_PROPERTIES", ""),
             kafka_clients_dir=env.get("KAFKA_CLIENTS_DIR") or ".run/kafka/clients",
+            console_host=env.get("CONSOLE_HOST") or "127.0.0.1",
+            console_port=_int("CONSOLE_PORT", 8080),
+            console_metrics_port=_int("CONSOLE_METRICS_PORT", 9103),
+            console_secret_key=env.get("CONSOLE_SECRET_KEY", ""),
+            console_dir=env.get("CONSOLE_DIR") or ".run/console",
         )

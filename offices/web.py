@@ -1,0 +1,317 @@
+"""The office console and the public status lookup: a Flask application.
+
+Flask because everything it talks to is synchronous (psycopg2, the kafka-python producer
+library) and its kept extensions cover what a staff console needs: Flask-WTF's CSRF
+protection, Flask-Limiter's rate limits, signed session cookies, Jinja2 templates with
+autoescaping. waitress serves it (offices/__main__.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.pool
+from flask import (Flask, Response, abort, flash, g, jsonify, redirect, render_template, request, session,
+                   url_for)
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from offices import i18n, metrics, queries
+from offices.accounts import Account, Accounts
+from offices.present import agency, local, open311, phone_matches, sla_chart, urgency
+from producers.client import ComplaintPublisher, InvalidEvent, PublishError
+from schemas.admin_units import AdminUnits, load as load_units
+from schemas.reach import PG_CONNECT_TIMEOUT_S
+from schemas.settings import Settings
+from schemas.times import utcnow
+
+OUTCOMES = ("updated", "rejected", "duplicate", "referred")
+SESSION_HOURS = 8
+# How long a sent result may take to reach the record before the page returns without it.
+RECORD_WAIT_S = 5.0
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def secret_key(settings: Settings) -> str:
+    """CONSOLE_SECRET_KEY, else a key generated on first start and kept (mode 600)."""
+    if settings.console_secret_key:
+        return settings.console_secret_key
+    path = Path(settings.console_dir) / "secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+class Publishers:
+    """One producer per office principal, made when an office first sends a result."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._by_role: dict[str, ComplaintPublisher] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, role: str) -> ComplaintPublisher:
+        with self._lock:
+            if role not in self._by_role:
+                self._by_role[role] = ComplaintPublisher(self.settings, role=role, timeout_s=15.0)
+            return self._by_role[role]
+
+    def close(self) -> None:
+        with self._lock:
+            for publisher in self._by_role.values():
+                publisher.close()
+            self._by_role.clear()
+
+
+def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_NAME="complaints_console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Served on loopback, the browser talks plain HTTP; anywhere else it sits behind TLS.
+        SESSION_COOKIE_SECURE=settings.console_host not in LOOPBACK,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=SESSION_HOURS),
+        WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.json.ensure_ascii = False  # Vietnamese as it is written, in UTF-8
+    units = units or load_units()
+    pool = psycopg2.pool.ThreadedConnectionPool(1, 8, settings.database_url, connect_timeout=PG_CONNECT_TIMEOUT_S)
+    publishers = Publishers(settings)
+    app.extensions["publishers"] = publishers
+    app.extensions["pool"] = pool
+    CSRFProtect(app)
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
+                      headers_enabled=True)
+
+    def db() -> psycopg2.extensions.connection:
+        if "db" not in g:
+            g.db = pool.getconn()
+        return g.db
+
+    @app.teardown_appcontext
+    def give_back(_exc: BaseException | None) -> None:
+        conn = g.pop("db", None)
+        if conn is not None:
+            if not conn.closed:
+                conn.rollback()
+            pool.putconn(conn, close=bool(conn.closed))
+
+    def lang() -> str:
+        return i18n.pick(session.get("lang"))
+
+    def t(key: str, **values: object) -> str:
+        return i18n.translate(lang(), key, **values)
+
+    @app.before_request
+    def choose_language() -> None:
+        if not request.path.startswith("/api/") and request.args.get("lang") in i18n.LANGUAGES:
+            session["lang"] = request.args["lang"]
+
+    @app.context_processor
+    def template_helpers() -> dict[str, Any]:
+        return {"t": t, "lang": lang(), "local": local, "account": g.get("account"),
+                "agency": lambda level, unit: agency(units, level, unit, lang()),
+                "unit_name": lambda level, code: _unit_name(units, level, code)}
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                                       "frame-ancestors 'none'; form-action 'self'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.path.startswith(("/office", "/api")):
+            response.headers["Cache-Control"] = "no-store"  # personal data, or a complaint's state
+        metrics.REQUESTS.labels(request.endpoint or "none", str(response.status_code)).inc()
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(_exc: CSRFError):
+        flash(t("form_expired"), "error")
+        return render_template("message.html", title=t("form_expired")), 400
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(_exc: RateLimitExceeded):
+        if request.path.startswith("/api/"):
+            return jsonify([{"code": 429, "description": "too many requests; try again later"}]), 429
+        return render_template("message.html", title=t("too_many")), 429
+
+    # -- accounts and sessions -----------------------------------------------------------
+
+    def signed_in() -> Account | None:
+        username = session.get("u")
+        if not username:
+            return None
+        account = Accounts(db(), units).get(username)
+        # A disabled account, or a password reset since sign-in, ends the session.
+        if account is None or account.disabled or account.password_set_at.isoformat() != session.get("set"):
+            session.clear()
+            return None
+        return account
+
+    @app.before_request
+    def require_account():
+        if not request.path.startswith("/office/") or request.endpoint in ("sign_in", "static"):
+            return None
+        account = signed_in()
+        if account is None:
+            return redirect(url_for("sign_in", next=request.path if request.method == "GET" else None))
+        g.account = account
+        return None
+
+    def same_site_path(target: str | None) -> str:
+        return target if target and target.startswith("/office/") and not target.startswith("//") else \
+            url_for("queue_page")
+
+    @app.route("/office/login", methods=["GET", "POST"], endpoint="sign_in")
+    @limiter.limit("20 per minute", methods=["POST"])
+    @limiter.limit("5 per minute", methods=["POST"],
+                   key_func=lambda: "user:" + request.form.get("username", "").strip().lower()[:64])
+    def sign_in():
+        if request.method == "GET":
+            return render_template("login.html", next=request.args.get("next"))
+        username = request.form.get("username", "").strip().lower()
+        account = Accounts(db(), units).authenticate(username, request.form.get("password", ""))
+        metrics.SIGN_INS.labels("ok" if account else "refused").inc()
+        if account is None:
+            flash(t("bad_credentials"), "error")
+            return render_template("login.html", next=request.form.get("next")), 401
+        chosen = session.get("lang")
+        session.clear()  # a new session for a new sign-in (no fixation)
+        session.permanent = True
+        session.update(u=account.username, set=account.password_set_at.isoformat())
+        if chosen:
+            session["lang"] = chosen
+        return redirect(same_site_path(request.form.get("next")))
+
+    @app.post("/office/logout", endpoint="sign_out")
+    def sign_out():
+        chosen = session.get("lang")
+        session.clear()
+        if chosen:
+            session["lang"] = chosen
+        return redirect(url_for("sign_in"))
+
+    # -- the office's pages --------------------------------------------------------------
+
+    @app.get("/")
+    def home():
+        return redirect(url_for("queue_page"))
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/office/", endpoint="queue_page")
+    def queue_page():
+        args = request.args
+        escalated = {"yes": True, "no": False}.get(args.get("escalated", ""))
+        wanted = queries.QueueFilter(
+            level=args.get("level") if args.get("level") in ("province", "district", "commune") else None,
+            category=args.get("category") if args.get("category") in queries.CATEGORIES else None,
+            escalated=escalated, search=(args.get("q") or "")[:64] or None)
+        now = utcnow()
+        rows, total = queries.queue(db(), queries.Scope.of(g.account), wanted)
+        for row in rows:
+            row["urgency"], row["hours"] = urgency(row["deadline"], now)
+        return render_template("queue.html", rows=rows, total=total, wanted=wanted, args=args,
+                               categories=queries.CATEGORIES)
+
+    @app.get("/office/complaints/<complaint_id>", endpoint="complaint_page")
+    def complaint_page(complaint_id: str):
+        item = queries.complaint(db(), queries.Scope.of(g.account), complaint_id)
+        if item is None:
+            abort(404)
+        item["urgency"], item["hours"] = urgency(item["deadline"], utcnow())
+        return render_template("complaint.html", c=item, s=item["submitted"], r=item["routing"],
+                               outcomes=OUTCOMES)
+
+    @app.post("/office/complaints/<complaint_id>/result", endpoint="record_result")
+    def record_result(complaint_id: str):
+        account: Account = g.account
+        item = queries.complaint(db(), queries.Scope.of(account), complaint_id)
+        if item is None:
+            abort(404)
+        outcome = request.form.get("outcome")
+        if outcome not in OUTCOMES:
+            abort(400)
+        note = request.form.get("note", "").strip() or None
+        event = {"schema_version": 1, "event_id": f"console-{uuid.uuid4()}", "complaint_id": complaint_id,
+                 "resolved_at": utcnow().isoformat(timespec="milliseconds"),
+                 "resolved_by": {"level": account.level, "unit_code": account.unit_code},
+                 "outcome": outcome, "note": note}
+        try:
+            publishers(account.role).publish_resolution(event)
+        except (InvalidEvent, PublishError) as exc:
+            metrics.RESULTS.labels("refused" if isinstance(exc, InvalidEvent) else "failed").inc()
+            flash(t("result_failed", why=str(exc)), "error")
+            return redirect(url_for("complaint_page", complaint_id=complaint_id))
+        metrics.RESULTS.labels("sent").inc()
+        queries.record_sent(db(), event["event_id"], complaint_id, account.username, outcome)
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while not queries.resolution_recorded(db(), event["event_id"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        recorded = queries.resolution_recorded(db(), event["event_id"])
+        flash(t("result_recorded" if recorded else "result_sent", id=complaint_id), "ok")
+        return redirect(url_for("queue_page"))
+
+    @app.get("/office/sla", endpoint="sla_page")
+    def sla_page():
+        scope = queries.Scope.of(g.account)
+        now = utcnow()
+        numbers = queries.sla(db(), scope, now)
+        days = queries.sla_by_day(db(), scope, now)
+        chart = sla_chart(days, {"title": t("last_30_days"), "in_time": t("in_time"), "late": t("late"),
+                                 "overdue": t("overdue"), "open": t("open")})
+        return render_template("sla.html", numbers=numbers, chart=chart)
+
+    @app.get("/office/digest", endpoint="digest_page")
+    def digest_page():
+        account: Account = g.account
+        found = queries.latest_digest(db(), account.province_code)
+        digest = found["payload"] if found else None
+        if digest and not account.is_province:  # a delegated unit: its own lines only
+            mine = {"level": account.level, "unit_code": account.unit_code}
+            digest = {**digest,
+                      "open_by_handler": [h for h in digest["open_by_handler"] if h["handler"] == mine],
+                      "due_within_24h": [i for i in digest["due_within_24h"] if i["handler"] == mine],
+                      "oldest": None}
+        return render_template("digest.html", digest=digest, found=found,
+                               parse=dt.datetime.fromisoformat)
+
+    # -- the citizens' status lookup -----------------------------------------------------
+
+    @app.get("/api/v1/requests/<complaint_id>.json", endpoint="status_lookup")
+    @limiter.limit("30 per minute")
+    @limiter.limit("20 per hour", key_func=lambda: "complaint:" + (request.view_args or {}).get("complaint_id", ""))
+    def status_lookup(complaint_id: str):
+        row = queries.status(db(), complaint_id) if len(complaint_id) <= 64 else None
+        # One answer for an unknown id and a wrong or missing phone: ids cannot be probed.
+        if row is None or not phone_matches(row["phone"], request.args.get("phone_last4")):
+            metrics.LOOKUPS.labels("not_found").inc()
+            return jsonify([{"code": 404, "description": "no such service request"}]), 404
+        metrics.LOOKUPS.labels("found").inc()
+        answer_lang = "en" if request.args.get("lang") == "en" else "vi"
+        return jsonify([open311(row, units, utcnow(), answer_lang)])
+
+    return app
+
+
+def _unit_name(units: AdminUnits, level: str | None, code: str | None) -> str:
+    lookup = {"province": units.province, "district": units.district, "commune": units.commune}.get(level or "")
+    unit = lookup(code) if lookup and code else None
+    return unit.name if unit else (code or "")
