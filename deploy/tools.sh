@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Tools the deployment tests use, from Debian's packages and Maven Central, installed if missing:
-# promtool and prometheus (deploy/prometheus), docker-compose (deploy/compose), and the Strimzi
+# chromium (the console's browser test), promtool and prometheus (deploy/prometheus), docker-compose (deploy/compose), and the Strimzi
 # API model for the Kubernetes manifests' schema check (deploy/k8s/schema-check).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 missing=()
+# The console's browser test drives Debian's Chromium (Playwright never downloads a browser here).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -11,6 +11,8 @@ from typing import Any
 import psycopg2
 from tabulate import tabulate
 
+from schemas.times import ICT
+
 FIRST_RESOLUTION = """
     SELECT complaint_id, min(resolved_at) AS resolved_at FROM resolutions GROUP BY complaint_id
 """
@@ -101,6 +103,8 @@ def quarantined(conn: psycopg2.extensions.connection, limit: int) -> tuple[list[
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    """A table or CSV; times in Asia/Ho_Chi_Minh, as the offices read them (with the offset)."""
+    rows = [[v.astimezone(ICT) if isinstance(v, dt.datetime) else v for v in row] for row in rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -177,6 +177,12 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
     assert csv_out.returncode == 0, csv_out.stderr
     assert "province,31,5,3,1,1,0,60.0,39.00,49.40,0" in csv_out.stdout.splitlines()
 
+    table = subprocess.run([sys.executable, "-m", "sinks", "report", "overdue", "--level", "province", "--unit", "31",
+                            "--as-of", as_of.isoformat()], cwd=REPO, capture_output=True, text=True, timeout=60,
+                           env={**__import__("os").environ, "DATABASE_URL": database.database_url})
+    [line] = [line for line in table.stdout.splitlines() if cs["E"]["complaint_id"] in line]
+    assert "+07:00" in line and "+00:00" not in line  # times as the offices read them
+
 
 def postgres_ctl(action: str) -> None:
     subprocess.run(["bash", str(REPO / "deploy" / "postgres" / "postgres.sh"), action], check=True,
