@@ -66,7 +66,7 @@ def queue(conn: psycopg2.extensions.connection, scope: Scope,
         FROM routes r
         JOIN complaints c USING (complaint_id)
         WHERE {Scope.SQL}
-          AND NOT EXISTS (SELECT 1 FROM resolutions s WHERE s.complaint_id = r.complaint_id)
+          AND NOT EXISTS (SELECT 1 FROM accepted_resolutions s WHERE s.complaint_id = r.complaint_id)
           AND (%(level)s::text IS NULL OR r.level = %(level)s)
           AND (%(category)s::text IS NULL OR c.category = %(category)s)
           AND (%(escalated)s::boolean IS NULL
@@ -101,7 +101,7 @@ def complaint(conn: psycopg2.extensions.connection, scope: Scope, complaint_id: 
         history.append({"at": e["escalated_at"], "event": "escalated", "stage": e["stage"]})
     resolutions = _rows(conn, """
         SELECT s.resolved_at, s.resolved_by_level, s.resolved_by_unit, s.outcome, s.note, a.username
-        FROM resolutions s LEFT JOIN console_results a USING (event_id)
+        FROM accepted_resolutions s LEFT JOIN console_results a USING (event_id)
         WHERE s.complaint_id = %(id)s ORDER BY s.resolved_at""", {"id": complaint_id})
     for s in resolutions:
         history.append({"at": s["resolved_at"], "event": "resolved", "outcome": s["outcome"], "note": s["note"],
@@ -114,7 +114,7 @@ def complaint(conn: psycopg2.extensions.connection, scope: Scope, complaint_id: 
 
 
 def resolution_recorded(conn: psycopg2.extensions.connection, event_id: str) -> bool:
-    return bool(_rows(conn, "SELECT 1 FROM resolutions WHERE event_id = %(id)s", {"id": event_id}))
+    return bool(_rows(conn, "SELECT 1 FROM accepted_resolutions WHERE event_id = %(id)s", {"id": event_id}))
 
 
 def record_sent(conn: psycopg2.extensions.connection, event_id: str, complaint_id: str, username: str,
@@ -174,7 +174,7 @@ def status(conn: psycopg2.extensions.connection, complaint_id: str) -> dict[str,
         WITH first_resolution AS (
             SELECT DISTINCT ON (complaint_id) complaint_id, resolved_at, outcome, resolved_by_level,
                    resolved_by_unit, stored_at
-            FROM resolutions WHERE complaint_id = %(id)s ORDER BY complaint_id, resolved_at
+            FROM accepted_resolutions WHERE complaint_id = %(id)s ORDER BY complaint_id, resolved_at
         )
         SELECT c.complaint_id, c.category, c.recorded_at, c.deadline, c.stored_at,
                c.payload #>> '{citizen,phone}' AS phone, c.payload #>> '{site,name}' AS site_name,

@@ -18,7 +18,7 @@ from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.routing import Decision, route
 from processors.state import ComplaintState
 from schemas.admin_units import AdminUnits
-from schemas.checks import delegation_problem, resolution_problem
+from schemas.checks import delegation_problem, grant_authority_problem, resolution_problem
 from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation,
                             FutureTimestampError, describe_errors, text_context)
 from schemas.topics import Topics
@@ -113,6 +113,9 @@ def read_delegation(key: bytes | None, raw: bytes, units: AdminUnits) -> Delegat
         raise Unreadable("unknown_unit", problem)
     if key is None or key.decode("utf-8", "replace") != grant.unit_code:
         raise Unreadable("wrong_key", f"a delegation is keyed by its unit_code ({grant.unit_code})")
+    problem = grant_authority_problem(grant)
+    if problem:
+        raise Unreadable("not_own_province", problem)
     return grant
 
 

@@ -27,6 +27,9 @@ class ComplaintState:
     resolved_at: str | None = None  # the earliest resolution's
     resolved_by: dict[str, str] | None = None
     pending_since: str | None = None  # when a resolution started waiting for its complaint
+    # Where the waiting resolution was read, [partition, offset, key, value as text]: if its
+    # author turns out not to handle the complaint, it goes to the dead letter from there.
+    pending_from: list | None = None
 
     @classmethod
     def from_value(cls, value: Any) -> ComplaintState | None:

@@ -36,6 +36,7 @@ from processors.router import internal_error, process, read_delegation, read_res
 from processors.state import ComplaintState
 from processors.stores import Store
 from schemas.admin_units import AdminUnits
+from schemas.checks import resolver_problem
 from schemas.models import Delegation
 from schemas.settings import Settings
 from schemas.times import ICT
@@ -195,9 +196,10 @@ class Topology:
             return []
         assert result.output is not None and result.decision is not None and result.record is not None
         state = result.record
+        refused = self.judge_waiting_resolution(cid, state, m.partition, now)
         timers = self.start_clock(cid, state, m.partition, now)
         routed = Record(result.output.topic, result.output.key, result.output.value, m.partition)  # as escalation
-        out = [self.save(cid, state, m.partition), routed, *timers]
+        out = [self.save(cid, state, m.partition), routed, *timers, *refused]
         d = result.decision
         metrics.routed(d.route, d.province_code or "", d.level or "", d.handler.level).inc()
         for kind in d.warnings:
@@ -208,6 +210,29 @@ class Topology:
             self.open.change(m.partition, state, +1)
         return out
 
+    def judge_waiting_resolution(self, cid: str, state: ComplaintState, partition: int,
+                                 now: dt.datetime) -> list[Record]:
+        """A resolution that came before its complaint counts only if its author handles the
+        complaint; else it leaves the state and goes to the dead letter from where it was read."""
+        if state.resolved_by is None:
+            return []
+        assert state.handler is not None
+        problem = resolver_problem(state.resolved_by["level"], state.resolved_by["unit_code"], state.province_code,
+                                   state.handler)
+        if problem is None:
+            return []
+        state.resolved_at = state.resolved_by = None
+        earlier = self.state(cid, partition)
+        where = earlier.pending_from if earlier is not None else None
+        metrics.RESOLUTIONS.labels(effect="not_handler").inc()
+        metrics.DEAD_LETTERS.labels(source="resolved", error="not_handler").inc()
+        if not where:  # a state kept before pending_from existed: counted, not lettered
+            return []
+        p, offset, key, text = where
+        letter = dead_letter(Unreadable("not_handler", problem), Source(self.topics.resolved, p, offset),
+                             None if key is None else key.encode("utf-8"), text.encode("utf-8"), now)
+        return [Record(self.topics.dead_letter, None if key is None else key.encode("utf-8"), dumps(letter))]
+
     # -- resolutions and delegations -------------------------------------------------------------
     def on_resolved(self, m: Incoming, now: dt.datetime) -> list[Record]:
         try:
@@ -217,10 +242,21 @@ class Topology:
         cid = resolution.complaint_id
         if (moved := self.rekey(m, self.topics.resolved, cid)) is not None:
             return moved
-        state, effect = clock.resolve(self.state(cid, m.partition), resolution, now)
+        earlier = self.state(cid, m.partition)
+        if earlier is not None and earlier.routed:
+            assert earlier.handler is not None
+            problem = resolver_problem(resolution.resolved_by.level, resolution.resolved_by.unit_code,
+                                       earlier.province_code, earlier.handler)
+            if problem:
+                metrics.RESOLUTIONS.labels(effect="not_handler").inc()
+                return self.refuse(m, Unreadable("not_handler", problem), "resolved", now)
+        state, effect = clock.resolve(earlier, resolution, now)
         metrics.RESOLUTIONS.labels(effect=effect.kind).inc()
         if effect.kind == "repeat":
             return []
+        if effect.kind == "pending":  # judged when its complaint comes: keep where it was read
+            state.pending_from = [m.partition, m.offset, None if m.key is None else m.key.decode("utf-8", "replace"),
+                                  (m.value or b"").decode("utf-8")]
         out = [self.save(cid, state, m.partition)]
         if effect.kind == "pending" and effect.first:  # its complaint may never come
             expiry = clock.due_key(m.partition, now + self.pending_ttl, cid, EXPIRY)

@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
 from schemas.admin_units import load as load_units
-from schemas.checks import delegation_problem, resolution_problem
+from schemas.checks import delegation_problem, grant_authority_problem, resolution_problem
 from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError,
                             describe_errors)
 from schemas.settings import Settings
@@ -104,7 +104,7 @@ class ComplaintPublisher:
 
     def grant_delegation(self, event: Delegation | Mapping[str, Any] | str | bytes, *, wait: bool = True):
         grant = validate(Delegation, event)
-        problem = delegation_problem(grant, load_units())
+        problem = delegation_problem(grant, load_units()) or grant_authority_problem(grant)
         if problem:
             raise InvalidEvent(f"invalid Delegation: {problem}")
         return self._send(self.topics.delegations, grant.unit_code, _dump(grant), wait)

@@ -6,6 +6,8 @@ router dead-letters what still arrives (another client, an older library).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from schemas.admin_units import AdminUnits
 from schemas.models import ComplaintResolved, Delegation
 
@@ -48,3 +50,28 @@ def delegation_problem(grant: Delegation, units: AdminUnits) -> str | None:
         if commune.parent != grant.district_code:
             return f"commune_code: commune {grant.commune_code} is not in district {grant.district_code}"
     return None
+
+
+# -- identities: who may do what (docs/contract.md, "Identities") ----------------------------
+
+def grant_authority_problem(grant: Delegation) -> str | None:
+    """A delegation is granted by the unit's own province (its Department of Health)."""
+    if grant.granted_by != grant.province_code:
+        return (f"granted_by: a unit of province {grant.province_code} is delegated by that province, "
+                f"not by {grant.granted_by!r}")
+    return None
+
+
+def resolver_problem(level: str, unit_code: str, province_code: str | None,
+                     handler: Mapping[str, str]) -> str | None:
+    """A resolution counts only from the complaint's handler (for a site route, its site) or
+    its province. The same rule is the view accepted_resolutions in the record
+    (sinks/migrations/0004_accepted_resolutions.sql)."""
+    if level == handler["level"] and unit_code == handler["unit_code"]:
+        return None
+    if level == "province" and province_code is not None and unit_code == province_code:
+        return None
+    allowed = f"{handler['level']} {handler['unit_code']}"
+    if province_code is not None and handler["level"] != "province":
+        allowed += f" or province {province_code}"
+    return f"resolved_by: {level} {unit_code} does not handle this complaint (only {allowed})"

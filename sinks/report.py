@@ -13,8 +13,9 @@ from tabulate import tabulate
 
 from schemas.times import ICT
 
+# Only resolutions from the complaint's handler or its province count (migration 0004).
 FIRST_RESOLUTION = """
-    SELECT complaint_id, min(resolved_at) AS resolved_at FROM resolutions GROUP BY complaint_id
+    SELECT complaint_id, min(resolved_at) AS resolved_at FROM accepted_resolutions GROUP BY complaint_id
 """
 
 GROUPINGS = {

@@ -356,3 +356,22 @@ def test_the_inbox_command_shows_a_units_complaints_live(stack):
     [line] = [line for line in out.splitlines() if stack.ids["overdue"] in line]
     assert "district 760" in line and "h overdue" in line and "+00:00" not in line
     assert stack.ids["province"] not in out
+
+
+def test_a_result_from_another_provinces_office_is_dead_lettered_and_does_not_count(stack):
+    cid = stack.ids["overdue"]
+    event_id = f"r-{uuid.uuid4().hex[:8]}"
+    with ComplaintPublisher(stack.settings, role="office-01") as pub:  # as admin here: tests use their own prefix
+        pub.publish_resolution({"schema_version": 1, "event_id": event_id, "complaint_id": cid,
+                                "resolved_at": dt.datetime.now(dt.timezone.utc).isoformat(), "outcome": "updated",
+                                "resolved_by": {"level": "province", "unit_code": "01"}})
+    [(error, detail)] = wait_until(lambda: pg_rows(
+        stack.settings, "SELECT error, detail FROM dead_letters WHERE key = %s AND error = 'not_handler'", (cid,)),
+        "the dead letter recorded")
+    assert "province 01 does not handle this complaint (only district 760 or province 79)" in detail
+    assert pg_rows(stack.settings, "SELECT 1 FROM resolutions WHERE event_id = %s", (event_id,))  # kept, as read
+    assert not pg_rows(stack.settings, "SELECT 1 FROM accepted_resolutions WHERE event_id = %s", (event_id,))
+    [(state,)] = pg_rows(stack.settings, "SELECT state FROM complaint_status WHERE complaint_id = %s", (cid,))
+    assert state == "overdue"
+    status, _, body = http(f"{stack.url}/api/v1/requests/{cid}.json?phone_last4={stack.phones['overdue'][-4:]}")
+    assert status == 200 and json.loads(body)[0]["status"] == "open"

@@ -150,6 +150,7 @@ def grant(**changes):
     (b"20194", grant(unit_code="20194", level="commune", commune_code="20194"), "unknown_unit",
      "not in district 760"),
     (b"761", grant(), "wrong_key", "keyed by its unit_code"),
+    (b"760", grant(granted_by="01"), "not_own_province", "delegated by that province, not by '01'"),
     (b"760", grant(granted_at="2021-11-08T10:00:00"), "naive_timestamp", "granted_at"),
 ])
 def test_delegations_that_fail_validation_are_refused_with_the_reason(key, raw, error, fragment):

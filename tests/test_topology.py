@@ -121,3 +121,40 @@ def test_the_daily_digest_is_assembled_from_every_partitions_part_once():
     assert len(d.values(d.topics.digest)) == 63 == len(digests)
     assert (digests["79"].open_total, digests["01"].open_total, digests["48"].open_total) == (6, 3, 0)
     assert digests["79"].digest_date == dt.date(2021, 11, 10)
+
+
+def by(level: str, unit: str, event: dict) -> dict:
+    return {**event, "resolved_by": {"level": level, "unit_code": unit}}
+
+
+def test_a_resolution_counts_only_from_the_complaints_handler_or_its_province():
+    d = driver()
+    d.now = RECORDED + dt.timedelta(hours=3)
+    d.submit(complaint("C-10", province="79", district="760", recorded_at=RECORDED.isoformat()))
+    d.submit(complaint("C-11", province="79", recorded_at=RECORDED.isoformat()))
+    d.resolve(by("province", "01", resolution("C-10", RECORDED + dt.timedelta(hours=1))))  # another province
+    d.resolve(by("district", "761", resolution("C-11", RECORDED + dt.timedelta(hours=1))))  # a district of 79
+    d.resolve(by("province", "79", resolution("C-11", RECORDED + dt.timedelta(hours=2))))  # its province: counts
+    letters = d.values(d.topics.dead_letter)
+    assert [(l["key"], l["error"]) for l in letters] == [("C-10", "not_handler"), ("C-11", "not_handler")]
+    assert "province 01 does not handle this complaint (only province 79)" in letters[0]["detail"]
+    d.advance(DEADLINE + dt.timedelta(seconds=2))
+    assert [e["complaint_id"] for e in d.values(d.topics.escalations)] == ["C-10"]  # the refused one did not count
+
+
+def test_a_resolution_that_came_first_from_the_wrong_office_is_dead_lettered_when_its_complaint_comes():
+    d = driver()
+    d.now = RECORDED + dt.timedelta(hours=3)
+    early = by("commune", "26734", resolution("C-12", RECORDED + dt.timedelta(hours=1)))
+    d.resolve(early)
+    assert d.values(d.topics.dead_letter) == []  # its handler is not known yet
+    d.submit(complaint("C-12", province="79", district="769", recorded_at=RECORDED.isoformat()))
+    [letter] = d.values(d.topics.dead_letter)
+    assert letter["error"] == "not_handler" and letter["source_topic"] == d.topics.resolved
+    assert json.loads(letter["raw"]) == early and letter["key"] == "C-12"
+    state = d.topology.state("C-12", key_partition("C-12", 6))
+    assert state.resolved_at is None and state.pending_from is None
+    d.submit(complaint("C-12", province="79", district="769", recorded_at=RECORDED.isoformat()))  # a retry
+    assert len(d.values(d.topics.dead_letter)) == 1
+    d.advance(DEADLINE + dt.timedelta(seconds=2))
+    assert [e["complaint_id"] for e in d.values(d.topics.escalations)] == ["C-12"]
