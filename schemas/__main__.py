@@ -1,4 +1,4 @@
-"""python -m schemas export | check"""
+"""python -m schemas export | check | kafka-users"""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("export", help=f"regenerate the JSON Schema files in {JSON_DIR}")
     sub.add_parser("check", help="exit 1 when the committed files drift from the models")
+    sub.add_parser("kafka-users", help="regenerate deploy/k8s/users.yaml (Strimzi KafkaUsers) from schemas/identities.py")
     args = parser.parse_args(argv)
+    if args.command == "kafka-users":
+        from schemas.strimzi import USERS_FILE, render
+
+        USERS_FILE.write_text(render(), encoding="utf-8")
+        print(USERS_FILE)
+        return 0
     if args.command == "export":
         for path in export():
             print(path)

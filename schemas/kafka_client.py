@@ -11,6 +11,13 @@ same file works with the console tools' --consumer.config / --producer.config:
         username="office-79" password="...";
     ssl.truststore.location=/etc/kafka/ca.pem      # PEM: ssl.truststore.type=PEM
 
+Values may come from files through Kafka's config providers, as Strimzi's KafkaUser Secrets
+are mounted in Kubernetes (deploy/k8s/config.yaml):
+
+    config.providers=secrets
+    config.providers.secrets.class=org.apache.kafka.common.config.provider.DirectoryConfigProvider
+    sasl.jaas.config=${secrets:/etc/kafka/user:sasl.jaas.config}
+
 This module turns it into keyword arguments for kafka-python and aiokafka, and Faust
 credentials. What it does not understand it refuses by name, rather than connecting with
 less security than the file asks for.
@@ -31,6 +38,10 @@ IGNORED = {"bootstrap.servers", "client.id", "group.id", "ssl.truststore.type", 
            "ssl.endpoint.identification.algorithm", "isolation.level", "enable.auto.commit",
            "auto.offset.reset", "key.deserializer", "value.deserializer", "key.serializer", "value.serializer"}
 _JAAS_OPTION = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"')
+# ${provider:path:key}, Kafka's reference to a value a config provider reads.
+_PROVIDED = re.compile(r"\$\{([A-Za-z0-9_.-]+):([^:}]*):([^}]*)\}")
+PROVIDERS = {"org.apache.kafka.common.config.provider.DirectoryConfigProvider": "directory",
+             "org.apache.kafka.common.config.provider.FileConfigProvider": "file"}
 
 
 class ClientPropertiesError(ValueError):
@@ -119,8 +130,41 @@ class ClientSecurity:
         return None
 
 
+def resolve_providers(props: dict[str, str], source: str | None = None) -> dict[str, str]:
+    """The settings with ${provider:path:key} references replaced by what the provider reads:
+    DirectoryConfigProvider, the file `key` in the directory `path` (a mounted Secret);
+    FileConfigProvider, the key `key` of the properties file `path`."""
+    where = f" in {source}" if source else ""
+    kinds: dict[str, str] = {}
+    for name in (n.strip() for n in props.get("config.providers", "").split(",")):
+        if not name:
+            continue
+        kind = PROVIDERS.get(props.get(f"config.providers.{name}.class", ""))
+        if kind is None:
+            raise ClientPropertiesError(f"config.providers.{name}.class{where}: only DirectoryConfigProvider and "
+                                        "FileConfigProvider are supported")
+        kinds[name] = kind
+
+    def provided(match: re.Match) -> str:
+        name, path, key = match.groups()
+        if name not in kinds:
+            raise ClientPropertiesError(f"no config provider {name!r}{where} (config.providers)")
+        try:
+            if kinds[name] == "directory":
+                return (Path(path) / key).read_text(encoding="utf-8").strip()
+            value = parse_properties(Path(path).read_text(encoding="utf-8")).get(key)
+        except OSError as exc:
+            raise ClientPropertiesError(f"{name}:{path}:{key}{where} cannot be read ({exc.strerror})") from None
+        if value is None:
+            raise ClientPropertiesError(f"{path} has no key {key!r} ({name}{where})")
+        return value
+
+    return {k: _PROVIDED.sub(provided, v) for k, v in props.items() if not k.startswith("config.providers")}
+
+
 def security_from(props: dict[str, str], source: str | None = None) -> ClientSecurity:
     where = f" in {source}" if source else ""
+    props = resolve_providers(props, source)
     unknown = sorted(k for k in props if k not in IGNORED and k not in {
         "security.protocol", "sasl.mechanism", "sasl.jaas.config", "ssl.truststore.location",
         "ssl.keystore.location", "ssl.key.location", "ssl.certificate.location"})

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from schemas import strimzi
+from schemas.identities import principals
+
 from tests.conftest import REPO
 
 DEPLOY = REPO / "deploy"
@@ -131,8 +134,24 @@ def test_strimzi_resources_bind_to_strimzis_model_with_rf3_and_min_isr_2():
     if not (libs / ".complete").exists():
         pytest.fail("the Strimzi API model is missing; `make test` fetches it (deploy/tools.sh)")
     check = ["java", "-cp", f"{libs}/*", "deploy/k8s/schema-check/StrimziCheck.java"]
-    done = run(*check, "deploy/k8s/kafka.yaml")
+    done = run(*check, "deploy/k8s/kafka.yaml", "deploy/k8s/users.yaml")
     assert done.returncode == 0 and "0 problems" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.count("ok KafkaUser/") == len(principals())
+
+
+def test_strimzi_users_are_generated_from_the_identities_and_each_pod_runs_as_its_own():
+    assert (DEPLOY / "k8s" / "users.yaml").read_text() == strimzi.render(), "run: python -m schemas kafka-users"
+    kafka = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "kafka.yaml").read_text()) if d["kind"] == "Kafka")
+    [listener] = kafka["spec"]["kafka"]["listeners"]
+    assert listener["tls"] is True and listener["authentication"]["type"] == "scram-sha-512"
+    assert kafka["spec"]["kafka"]["authorization"]["superUsers"] == strimzi.SUPER_USERS
+    config = {d["metadata"]["name"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "config.yaml").read_text())}
+    assert config["complaints"]["data"]["KAFKA_BOOTSTRAP"].endswith(f":{listener['port']}")
+    for manifest, user in (("worker.yaml", "router"), ("sink.yaml", "sink"), ("topics-job.yaml", "admin")):
+        pod = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / manifest).read_text())
+                   if d["kind"] in ("StatefulSet", "Deployment", "Job"))["spec"]["template"]["spec"]
+        secrets = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}
+        assert secrets["kafka-user"] == user, manifest
 
 
 def test_the_strimzi_check_catches_a_misspelled_field(tmp_path):

@@ -1,6 +1,9 @@
 """Kafka client properties files (schemas/kafka_client.py), without a broker."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from schemas.kafka_client import ClientPropertiesError, client_security, parse_properties, security_from
 
@@ -52,3 +55,32 @@ def test_the_role_file_is_used_unless_a_file_is_named(tmp_path):
     assert client_security("sink", str(named), str(tmp_path)).username == "office-79"
     with pytest.raises(ClientPropertiesError, match="not a file"):
         client_security("sink", str(tmp_path / "missing.properties"), str(tmp_path))
+
+
+def test_the_kubernetes_client_file_reads_the_kafkausers_secret_through_a_config_provider(tmp_path):
+    """deploy/k8s/config.yaml's file, with the Secret Strimzi makes for a KafkaUser mounted."""
+    config = Path(__file__).resolve().parents[1] / "deploy" / "k8s" / "config.yaml"
+    [client] = [d for d in yaml.safe_load_all(config.read_text()) if d["metadata"]["name"] == "kafka-client"]
+    (tmp_path / "sasl.jaas.config").write_text('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                                               'username="router" password="s3cr\\"et";\n')
+    text = client["data"]["client.properties"].replace("/etc/kafka/user", str(tmp_path))
+    security = security_from(parse_properties(text), "client.properties")
+    assert (security.protocol, security.mechanism, security.username, security.password, security.cafile) == \
+        ("SASL_SSL", "SCRAM-SHA-512", "router", 's3cr"et', "/etc/kafka/ca/ca.crt")
+    (tmp_path / "user.properties").write_text("password=from-a-file\n")
+    filed = security_from(parse_properties(
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nconfig.providers=f\n"
+        "config.providers.f.class=org.apache.kafka.common.config.provider.FileConfigProvider\n"
+        f'sasl.jaas.config=x required username="u" password="${{f:{tmp_path}/user.properties:password}}";\n'))
+    assert filed.password == "from-a-file"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("config.providers=v\nconfig.providers.v.class=com.example.Vault\n", "only DirectoryConfigProvider"),
+    ("sasl.jaas.config=${nowhere:/x:y}\n", "no config provider 'nowhere'"),
+    ("config.providers=s\nconfig.providers.s.class=org.apache.kafka.common.config.provider.DirectoryConfigProvider\n"
+     "sasl.jaas.config=${s:/nonexistent-dir:sasl.jaas.config}\n", "cannot be read"),
+])
+def test_a_provided_value_that_cannot_be_read_is_refused(text, fragment):
+    with pytest.raises(ClientPropertiesError, match=fragment):
+        security_from(parse_properties(text), "client.properties")

@@ -1,6 +1,6 @@
 // Binds every Strimzi resource of a manifest to Strimzi's own API model, refusing unknown or
 // mistyped fields, then checks the durability settings this project relies on.
-//   java -cp '.cache/strimzi/libs/*' deploy/k8s/schema-check/StrimziCheck.java deploy/k8s/kafka.yaml
+//   java -cp '.cache/strimzi/libs/*' deploy/k8s/schema-check/StrimziCheck.java deploy/k8s/kafka.yaml deploy/k8s/users.yaml
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -8,6 +8,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.strimzi.api.kafka.model.common.UnknownPropertyPreserving;
 import io.strimzi.api.kafka.model.kafka.Kafka;
 import io.strimzi.api.kafka.model.nodepool.KafkaNodePool;
+import io.strimzi.api.kafka.model.user.KafkaUser;
 import java.io.File;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
@@ -33,6 +34,8 @@ public class StrimziCheck {
                         Kafka kafka = yaml.treeToValue(doc, Kafka.class);
                         config = kafka.getSpec().getKafka().getConfig();
                         model = kafka;
+                    } else if (kind.equals("KafkaUser")) {
+                        model = yaml.treeToValue(doc, KafkaUser.class);
                     } else if (kind.equals("KafkaNodePool")) {
                         KafkaNodePool pool = yaml.treeToValue(doc, KafkaNodePool.class);
                         if (pool.getSpec().getRoles().toString().contains("BROKER")) {
