@@ -30,9 +30,10 @@ def cid(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:8]}"
 
 
-def resolution(complaint_id: str, at: dt.datetime) -> dict:
+def resolution(complaint_id: str, at: dt.datetime, province: str = "79") -> dict:
+    """A result recorded by the complaint's province (only its handler or province count)."""
     return {"schema_version": 1, "event_id": f"res-{complaint_id}-{at.timestamp()}", "complaint_id": complaint_id,
-            "resolved_at": at.isoformat(), "resolved_by": {"level": "province", "unit_code": "79"},
+            "resolved_at": at.isoformat(), "resolved_by": {"level": "province", "unit_code": province},
             "outcome": "updated"}
 
 
@@ -149,7 +150,7 @@ def test_daily_digest_at_seven_with_an_injected_schedule_clock(kafka, worker_fac
     with ComplaintPublisher(settings) as pub:
         for x in (a, b, c, t):
             pub.publish_complaint(x)
-        pub.publish_resolution(resolution(c["complaint_id"], base - dt.timedelta(hours=1)))
+        pub.publish_resolution(resolution(c["complaint_id"], base - dt.timedelta(hours=1), province="48"))
     assert now() < digest_time - dt.timedelta(seconds=10), "the load must be in before the digest runs"
     topics = Topics(settings.topic_prefix)
     records = wait_for_records(settings, [topics.digest], lambda rs: len(rs) >= 63, timeout_s=90)
