@@ -67,15 +67,35 @@ def serve(settings: Settings) -> int:
     from waitress import serve as waitress_serve
 
     from offices.web import create_app
-    from sinks.migrate import migrate
 
-    migrate(settings.database_url)  # the accounts table may be newer than the sink's last start
+    wait_for_schema(settings)
     app = create_app(settings)
     start_http_server(settings.console_metrics_port, addr=settings.metrics_host)
     print(f"console ready at http://{settings.console_host}:{settings.console_port}/ "
           f"(metrics :{settings.console_metrics_port})", flush=True)
     waitress_serve(app, host=settings.console_host, port=settings.console_port, threads=8, ident="console")
     return 0
+
+
+def wait_for_schema(settings: Settings, timeout_s: float = 90.0) -> None:
+    """The sink owns the tables and applies the migrations at its start; the console (which
+    may not change the schema) waits for the accounts table to exist."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        conn = psycopg2.connect(settings.database_url_as("console"), connect_timeout=PG_CONNECT_TIMEOUT_S)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass('office_accounts') IS NOT NULL")
+                if cur.fetchone()[0]:
+                    return
+        finally:
+            conn.close()
+        if time.monotonic() > deadline:
+            raise SystemExit("offices: the database has no office_accounts table; start the sink "
+                             "(make up), or apply the migrations: python -m sinks migrate")
+        time.sleep(1)
 
 
 def _password(from_stdin: bool) -> tuple[str, bool]:
@@ -91,10 +111,9 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
 def manage_users(args: argparse.Namespace, settings: Settings) -> int:
     from offices.accounts import AccountError, Accounts
     from schemas.admin_units import load
-    from sinks.migrate import migrate
 
-    migrate(settings.database_url)
-    conn = psycopg2.connect(settings.database_url, connect_timeout=PG_CONNECT_TIMEOUT_S)
+    wait_for_schema(settings)
+    conn = psycopg2.connect(settings.database_url_as("console"), connect_timeout=PG_CONNECT_TIMEOUT_S)
     accounts = Accounts(conn, load())
     try:
         if args.verb == "list":

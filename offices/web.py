@@ -89,7 +89,8 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
     )
     app.json.ensure_ascii = False  # Vietnamese as it is written, in UTF-8
     units = units or load_units()
-    pool = psycopg2.pool.ThreadedConnectionPool(1, 8, settings.database_url, connect_timeout=PG_CONNECT_TIMEOUT_S)
+    pool = psycopg2.pool.ThreadedConnectionPool(1, 8, settings.database_url_as("console"),
+                                                connect_timeout=PG_CONNECT_TIMEOUT_S)
     publishers = Publishers(settings)
     app.extensions["publishers"] = publishers
     app.extensions["pool"] = pool

@@ -84,7 +84,7 @@ def stored(settings: Settings) -> str:
 
     tables = ["complaints", "routes", "resolutions", "escalations", "delegations", "dead_letters"]
     try:
-        with psycopg2.connect(settings.database_url, connect_timeout=3) as conn, conn.cursor() as cur:
+        with psycopg2.connect(settings.database_url_as("reports"), connect_timeout=3) as conn, conn.cursor() as cur:
             counts = []
             for table in tables:
                 cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names

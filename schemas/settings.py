@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from schemas.kafka_client import ClientSecurity, client_security
 
 DEFAULT_KAFKA_BOOTSTRAP = "localhost:9092"
-DEFAULT_DATABASE_URL = "postgresql://complaints:complaints@127.0.0.1:5432/complaints"
+# The local server's database; its roles' URLs, with their generated passwords, are in
+# .run/postgres/<client>.url (deploy/postgres/postgres.sh). No password in the repository.
+DEFAULT_DATABASE_URL = "postgresql://complaints@127.0.0.1:5432/complaints"
+DATABASE_CLIENTS = ("sink", "reports", "console")
 
 
 def _number(name: str, default: float, kind: type = int):
@@ -31,6 +35,11 @@ def _int(name: str, default: int) -> int:
 
 def _float(name: str, default: float) -> float:
     return _number(name, default, float)
+
+
+def _local_url(client: str, urls_dir: str) -> str | None:
+    path = Path(urls_dir) / f"{client}.url"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,19 @@ class Settings:
     console_metrics_port: int = 9103
     console_secret_key: str = ""
     console_dir: str = ".run/console"
+    # Where the local PostgreSQL's per-client URLs are; empty when DATABASE_URL is set
+    # (every client then uses that URL).
+    database_urls_dir: str = ""
+
+    def database_url_as(self, client: str) -> str:
+        """The URL of a database client: `sink` (the tables' owner), `reports` (reads the
+        record) or `console` (reads the record, keeps the office accounts)."""
+        assert client in DATABASE_CLIENTS, client
+        # Only for the local server's own database: settings pointed at another one (a
+        # test's, a benchmark's) keep their single URL.
+        if self.database_urls_dir and self.database_url == _local_url("sink", self.database_urls_dir):
+            return _local_url(client, self.database_urls_dir) or self.database_url
+        return self.database_url
 
     def kafka(self, role: str) -> ClientSecurity:
         """The Kafka client security of a client acting as `role` (router, sink, portal...)."""
@@ -97,9 +119,11 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         env = os.environ
+        urls_dir = env.get("DATABASE_URLS_DIR") or ".run/postgres"
         return cls(
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP") or DEFAULT_KAFKA_BOOTSTRAP,
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=env.get("DATABASE_URL") or _local_url("sink", urls_dir) or DEFAULT_DATABASE_URL,
+            database_urls_dir="" if env.get("DATABASE_URL") else urls_dir,
             topic_prefix=env.get("TOPIC_PREFIX", ""),
             partitions=_int("TOPIC_PARTITIONS", 6),
             replication_factor=_int("TOPIC_REPLICATION_FACTOR", 1),

@@ -73,7 +73,7 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from sinks import report as reports
 
-    with psycopg2.connect(settings.database_url, connect_timeout=PG_CONNECT_TIMEOUT_S) as conn:
+    with psycopg2.connect(settings.database_url_as("reports"), connect_timeout=PG_CONNECT_TIMEOUT_S) as conn:
         if args.command == "quarantine":
             headers, rows = reports.quarantined(conn, args.limit)
         elif args.report == "sla":

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # The local PostgreSQL: Debian's `postgresql` package, installed if missing, its cluster
-# started, and a role and database for the project. Skipped when DATABASE_URL is set:
-# the project then uses that server as it is.
+# started, and the project's database and roles, none of them a superuser:
+#   complaints          owns the tables: migrations and the sink's writes
+#   complaints_reports  reads the record (the SLA reports, the summary)
+#   complaints_console  reads the record, keeps the office accounts (the console)
+# Each role's password is generated on the first start (.run/postgres/<role>.password, 600)
+# and set again on every start; .run/postgres/<client>.url gives each client its URL
+# (sink, reports, console: schemas/settings.py reads them). What a role may touch is
+# granted by the migrations (sinks/migrations/0005_roles.sql).
+# Skipped when DATABASE_URL is set: the project then uses that server as it is.
 #   postgres.sh start | stop | status | url
 set -euo pipefail
-role=${PGROLE:-complaints}
-password=${PGPASSWORD_LOCAL:-complaints}
+role=complaints
 database=${PGDATABASE_LOCAL:-complaints}
 port=${PGPORT_LOCAL:-5432}
-default_url="postgresql://$role:$password@127.0.0.1:$port/$database"
 root=$(cd "$(dirname "$0")/../.." && pwd)
+secrets="$root/.run/postgres"
 started="$root/.run/postgres.started"  # the cluster this project started, and only it, is stopped
+# client (the .url file) -> PostgreSQL role
+declare -A clients=([sink]=complaints [reports]=complaints_reports [console]=complaints_console)
 
 log() { echo "postgres: $*" >&2; }
 
@@ -37,6 +45,17 @@ cluster() {
 # From /: the postgres user may not enter the project's directory.
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
+password_of() {  # generated once per install, never a fixed string
+  local file="$secrets/$1.password"
+  if [ ! -s "$file" ]; then
+    mkdir -p "$secrets" && chmod 700 "$secrets"
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$file")
+  fi
+  cat "$file"
+}
+
+url_of() { echo "postgresql://$1:$(password_of "$1")@127.0.0.1:$port/$database"; }
+
 start() {
   if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set; using that server"; return 0; fi
   install
@@ -48,17 +67,24 @@ start() {
     echo "$version $name" >"$started"
   fi
   for _ in $(seq 1 60); do as_postgres pg_isready -q -p "$port" && break; sleep 0.5; done
-  as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 <<SQL >/dev/null
-DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') THEN
-    CREATE ROLE $role LOGIN CREATEDB PASSWORD '$password';
-  END IF;
+  local r sql=""
+  for r in complaints complaints_reports complaints_console; do
+    # Passwords go to psql on its standard input, never on a command line.
+    sql+="DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$r') THEN CREATE ROLE $r LOGIN; END IF;
 END \$\$;
-SQL
+ALTER ROLE $r LOGIN NOSUPERUSER PASSWORD '$(password_of "$r")';
+"
+  done
+  sql+="ALTER ROLE complaints CREATEDB;"  # the tests make a database of their own
+  as_postgres psql -q -p "$port" -v ON_ERROR_STOP=1 <<<"$sql" >/dev/null
   if ! as_postgres psql -p "$port" -tAc "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1; then
     as_postgres createdb -p "$port" -O "$role" "$database"
   fi
-  log "ready at $default_url"
+  for client in "${!clients[@]}"; do
+    (umask 077 && url_of "${clients[$client]}" >"$secrets/$client.url")
+  done
+  log "ready at postgresql://127.0.0.1:$port/$database (roles complaints, complaints_reports, complaints_console; URLs in .run/postgres/*.url)"
 }
 
 stop() {
@@ -74,13 +100,13 @@ stop() {
 
 status() {
   if [ -n "${DATABASE_URL:-}" ]; then psql "$DATABASE_URL" -tAc 'select 1' >/dev/null; return; fi
-  psql "$default_url" -tAc 'select 1' >/dev/null 2>&1
+  psql "$(url_of "$role")" -tAc 'select 1' >/dev/null 2>&1
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  url) echo "${DATABASE_URL:-$default_url}" ;;
+  url) echo "${DATABASE_URL:-$(url_of "$role")}" ;;
   *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
 esac
