@@ -4,6 +4,7 @@ real tools this machine has (promtool, docker-compose, kubernetes-validate, Stri
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,8 +23,9 @@ DEPLOY = REPO / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "complaints.json"
 
 
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300)
+def run(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def need(tool: str) -> str:
@@ -111,9 +113,12 @@ def test_compose_file_is_accepted_by_docker_compose():
         cmd = ["docker", "compose"]
     else:
         cmd = [need("docker-compose")]
-    done = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", "-q")
+    unset = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", "-q", env={"POSTGRES_PASSWORD": ""})
+    assert unset.returncode != 0 and "set POSTGRES_PASSWORD" in unset.stdout + unset.stderr  # no default password
+    password = {"POSTGRES_PASSWORD": "generated-for-the-check"}
+    done = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", "-q", env=password)
     assert done.returncode == 0, done.stderr
-    config = yaml.safe_load(run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config").stdout)
+    config = yaml.safe_load(run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", env=password).stdout)
     services = config["services"]
     assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "worker", "sink", "prometheus", "grafana"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] >= 2
