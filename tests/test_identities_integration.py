@@ -4,15 +4,16 @@ proven on the real broker: the listener authenticates, the ACLs hold least privi
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialDeletion
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from schemas.kafka_client import client_security
 from schemas.topics import Topics
-from tests.conftest import ADMIN_PROPERTIES
+from tests.conftest import ADMIN_PROPERTIES, REPO
 from tests.fixtures import complaint
 
 pytestmark = pytest.mark.integration
@@ -84,3 +85,35 @@ def test_the_dead_letters_are_the_admins_and_the_sinks(base_settings):
     assert readable(base_settings, "sink", TOPICS.dead_letter)
     for role in ("portal", "router", "triage", "site-system", "delegations", "office-01"):
         assert not readable(base_settings, role, TOPICS.dead_letter), role
+
+
+def signs_in(base_settings, settings: dict) -> bool:
+    try:
+        KafkaAdminClient(**settings, request_timeout_ms=5000, bootstrap_timeout_ms=8000).close()
+        return True
+    except KafkaError:
+        return False
+
+
+def test_rotating_a_password_refuses_the_old_one_and_rewrites_the_client_file(base_settings):
+    before = as_role(base_settings, "triage")
+    done = subprocess.run(["bash", "deploy/kafka/kafka.sh", "rotate", "triage"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    after = as_role(base_settings, "triage")
+    assert after["sasl_plain_password"] != before["sasl_plain_password"]
+    assert before["sasl_plain_password"] not in done.stdout + done.stderr
+    assert not signs_in(base_settings, before) and signs_in(base_settings, after)
+
+
+def test_a_principal_the_broker_lacks_is_created_at_the_next_start(base_settings):
+    admin = KafkaAdminClient(**as_role(base_settings, "admin"))
+    try:
+        admin.alter_user_scram_credentials([UserScramCredentialDeletion("delegations", ScramMechanism.SCRAM_SHA_512)])
+    finally:
+        admin.close()
+    assert not signs_in(base_settings, as_role(base_settings, "delegations"))
+    done = subprocess.run(["bash", "deploy/kafka/kafka.sh", "start"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)  # the broker runs: start applies the users and ACLs again
+    assert done.returncode == 0 and "SCRAM users created: delegations" in done.stderr, done.stderr
+    assert signs_in(base_settings, as_role(base_settings, "delegations"))

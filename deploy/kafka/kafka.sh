@@ -4,6 +4,7 @@
 #   kafka.sh start    format storage if new, start on 127.0.0.1:9092, wait until ready
 #   kafka.sh stop     stop it cleanly (SIGTERM, then wait)
 #   kafka.sh status   exit 0 when a client can list topics
+#   kafka.sh rotate USER  a new password for a principal (broker, secrets.json, its client file)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -96,5 +97,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) running && ready ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  rotate) [ -n "${2:-}" ] || { echo "usage: $0 rotate USER" >&2; exit 2; }
+          LOCAL_KAFKA="$bootstrap" "${principals[@]}" rotate "$2" ;;
+  *) echo "usage: $0 fetch|start|stop|status|rotate USER" >&2; exit 2 ;;
 esac

@@ -4,7 +4,11 @@
                               and write .run/kafka/clients/<user>.properties for each
     principals.py scram-args  the StorageTool --add-scram arguments (one per line)
     principals.py jaas        the broker's own JAAS line (its listener's credentials)
-    principals.py acls        create every ACL of schemas/identities.py, as admin (idempotent)
+    principals.py acls        create the SCRAM users the broker lacks (principals added after its
+                              storage was formatted) and every ACL of schemas/identities.py, as
+                              admin (idempotent)
+    principals.py rotate USER a new password for USER: set on the broker, in secrets.json and in
+                              its client file (clients holding the old one must restart)
 """
 
 from __future__ import annotations
@@ -56,16 +60,60 @@ def make_secrets() -> None:
         path.chmod(0o600)
 
 
+def admin_client(password: str | None = None):
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=BOOTSTRAP, security_protocol="SASL_PLAINTEXT",
+                            sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="admin",
+                            sasl_plain_password=password or load()["admin"], client_id="complaints-principals")
+
+
+def set_passwords(admin, passwords: dict[str, str]) -> None:
+    from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
+
+    if not passwords:
+        return
+    failed = {user: error for user, error in admin.alter_user_scram_credentials(
+        [UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, password)
+         for user, password in passwords.items()]).items() if error}
+    if failed:
+        raise SystemExit(f"users: the broker refused {', '.join(sorted(failed))}: {next(iter(failed.values()))}")
+
+
+def ensure_users(admin) -> list[str]:
+    """Principals without a SCRAM credential on the broker get theirs (storage is formatted with
+    the users known then; a principal added later is created here)."""
+    known = {user for user, d in admin.describe_user_scram_credentials().items() if not d.get("error")}
+    missing = {user: password for user, password in load().items() if user != "broker" and user not in known}
+    set_passwords(admin, missing)
+    return sorted(missing)
+
+
+def rotate(user: str) -> None:
+    passwords = load()
+    if user not in passwords or user == "broker":
+        raise SystemExit(f"rotate: no principal {user!r} (the broker's own password changes with its storage)")
+    admin = admin_client()
+    try:
+        passwords[user] = secrets.token_urlsafe(24)
+        set_passwords(admin, {user: passwords[user]})
+    finally:
+        admin.close()
+    SECRETS.write_text(json.dumps(passwords, indent=1))
+    SECRETS.chmod(0o600)
+    make_secrets()  # rewrites the client files from secrets.json
+    print(f"kafka: new password for {user} in .run/kafka/clients/{user}.properties", file=sys.stderr)
+
+
 def apply_acls() -> int:
-    from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, KafkaAdminClient,
-                             ResourcePattern, ResourceType)
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
 
     settings = Settings.from_env()  # TOPIC_PREFIX: the deployment whose names the ACLs grant
-    admin_password = load()["admin"]
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, security_protocol="SASL_PLAINTEXT",
-                             sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="admin",
-                             sasl_plain_password=admin_password, client_id="complaints-acls")
+    admin = admin_client()
     try:
+        created = ensure_users(admin)
+        if created:
+            print(f"kafka: SCRAM users created: {', '.join(created)}", file=sys.stderr)
         acls = [ACL(principal=f"User:{g.principal}", host="*", operation=ACLOperation[g.operation],
                     permission_type=ACLPermissionType.ALLOW,
                     resource_pattern=ResourcePattern(ResourceType[g.resource], g.name,
@@ -92,6 +140,8 @@ def main() -> None:
         print(jaas("broker", load()["broker"]))
     elif command == "acls":
         print(f"kafka: {apply_acls()} ACLs in place", file=sys.stderr)
+    elif command == "rotate" and len(sys.argv) == 3:
+        rotate(sys.argv[2])
     else:
         raise SystemExit(__doc__)
 
