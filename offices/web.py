@@ -247,6 +247,9 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         item = queries.complaint(db(), queries.Scope.of(account), complaint_id)
         if item is None:
             abort(404)
+        if item["resolved"]:  # a second form, or a second tab: the first result stands
+            flash(t("already_resolved"), "error")
+            return redirect(url_for("complaint_page", complaint_id=complaint_id))
         outcome = request.form.get("outcome")
         if outcome not in OUTCOMES:
             abort(400)

@@ -225,9 +225,9 @@ class Topology:
         earlier = self.state(cid, partition)
         where = earlier.pending_from if earlier is not None else None
         metrics.RESOLUTIONS.labels(effect="not_handler").inc()
-        metrics.DEAD_LETTERS.labels(source="resolved", error="not_handler").inc()
-        if not where:  # a state kept before pending_from existed: counted, not lettered
+        if not where:  # a state kept before pending_from existed: refused, with no letter
             return []
+        metrics.DEAD_LETTERS.labels(source="resolved", error="not_handler").inc()
         p, offset, key, text = where
         letter = dead_letter(Unreadable("not_handler", problem), Source(self.topics.resolved, p, offset),
                              None if key is None else key.encode("utf-8"), text.encode("utf-8"), now)

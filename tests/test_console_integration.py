@@ -161,7 +161,8 @@ def queue_ids(page) -> set[str]:
 
 
 def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
     sign_in(page, stack.url, stack.district_user)
     page.wait_for_selector("[data-testid=queue]")
     mine = {stack.ids["district"], stack.ids["commune"], stack.ids["overdue"]}
@@ -193,6 +194,8 @@ def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
     assert history[0].endswith("Submitted") and "Routed" in history[1]
     if os.environ.get("CONSOLE_SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["CONSOLE_SCREENSHOTS"]) / "console-complaint-test.png"))
+    stale = context.new_page()  # a second tab on the same complaint, to send a result late
+    stale.goto(page.url)
     page.check("input[value=updated]")
     page.fill("textarea[name=note]", "Đã bổ sung mũi 2 vào hệ thống")
     page.click("form.result button[type=submit]")
@@ -208,6 +211,13 @@ def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
                                                        (stack.ids["district"],))
     assert (level, unit, outcome, username) == ("district", "760", "updated", stack.district_user)
     assert note == "Đã bổ sung mũi 2 vào hệ thống"
+    stale.check("input[value=rejected]")
+    stale.click("form.result button[type=submit]")
+    assert stale.locator(".flash.error").inner_text() == "This complaint has a result."
+    assert stale.locator("form.result").count() == 0  # the page now shows the result, no form
+    assert len(pg_rows(stack.settings, "SELECT 1 FROM resolutions WHERE complaint_id = %s",
+                       (stack.ids["district"],))) == 1
+    stale.close()
 
     # the SLA page and the digest page answer; signing out ends the session
     page.goto(f"{stack.url}/office/sla")
@@ -217,7 +227,7 @@ def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
     page.click("button:text-is('Sign out')")
     page.goto(f"{stack.url}/office/")
     assert "/office/login" in page.url
-    page.close()
+    context.close()
 
 
 def test_a_province_sees_its_whole_province_and_resolves_a_delegated_complaint(stack, browser):
