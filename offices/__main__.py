@@ -6,6 +6,7 @@ import argparse
 import getpass
 import logging
 import sys
+import time
 
 import psycopg2
 
@@ -80,8 +81,6 @@ def serve(settings: Settings) -> int:
 def wait_for_schema(settings: Settings, timeout_s: float = 90.0) -> None:
     """The sink owns the tables and applies the migrations at its start; the console (which
     may not change the schema) waits for the accounts table to exist."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         conn = psycopg2.connect(settings.database_url_as("console"), connect_timeout=PG_CONNECT_TIMEOUT_S)

@@ -107,6 +107,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "count": ("Số lượng", "Count"),
     "not_found": ("Không tìm thấy.", "Not found."),
     "times_local": ("Giờ Việt Nam (UTC+7)", "Vietnam time (UTC+7)"),
+    # who handles a complaint, by name (a unit's, never a person's)
+    "agency_province": ("Sở Y tế {name}", "Department of Health, {name}"),
+    "agency_district": ("Trung tâm Y tế {name}", "District health centre, {name}"),
+    "agency_commune": ("Trạm Y tế {name}", "Commune health station, {name}"),
+    "agency_site": ("Điểm tiêm chủng {name}", "Vaccination site {name}"),
+    "agency_national": ("Bộ Y tế (tổ tiếp nhận phản ánh)", "Ministry of Health (national triage desk)"),
+    "agency_routing": ("Đang phân luồng", "Being routed"),
+    # the citizens' status lookup (status_notes)
+    "status_routing": ("Đã tiếp nhận, đang chuyển đến đơn vị xử lý.",
+                       "Received; being passed to the office that handles it."),
+    "status_open": ("Đang xem xét; kết quả trước {deadline}.", "Under review; a result is due by {deadline}."),
+    "status_overdue": ("Đang xem xét; đã quá hạn 48 giờ và được báo cáo lên cấp trên.",
+                       "Under review; the 48 hours have passed and it was escalated."),
+    "status_updated": ("Đã xử lý: dữ liệu tiêm chủng đã được cập nhật.", "Closed: the vaccination record was updated."),
+    "status_rejected": ("Đã xử lý: không có cơ sở để điều chỉnh dữ liệu.",
+                        "Closed: no grounds were found to change the record."),
+    "status_duplicate": ("Đã xử lý: trùng với một phản ánh khác.", "Closed: a duplicate of another complaint."),
+    "status_referred": ("Đã xử lý: đã chuyển đến đơn vị có thẩm quyền.", "Closed: referred to the competent office."),
 }
 
 

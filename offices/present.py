@@ -4,10 +4,12 @@ status answer and the SLA chart. Pure functions, unit-tested without a database.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from typing import Any
 
 from markupsafe import Markup, escape
 
+from offices.i18n import translate
 from schemas.admin_units import AdminUnits
 from schemas.times import ICT
 
@@ -27,43 +29,24 @@ def urgency(deadline: dt.datetime, now: dt.datetime) -> tuple[str, int]:
     return ("due_soon" if left <= DUE_SOON else "in_time"), int(left.total_seconds() // 3600)
 
 
-AGENCIES = {
-    "province": ("Sở Y tế {name}", "Department of Health, {name}"),
-    "district": ("Trung tâm Y tế {name}", "District health centre, {name}"),
-    "commune": ("Trạm Y tế {name}", "Commune health station, {name}"),
-    "site": ("Điểm tiêm chủng {name}", "Vaccination site {name}"),
-    "national": ("Bộ Y tế (tổ tiếp nhận phản ánh)", "Ministry of Health (national triage desk)"),
-}
+def unit_name(units: AdminUnits, level: str | None, code: str | None) -> str:
+    """A province's, district's or commune's name; other codes (sites, VN) as they are."""
+    lookup = {"province": units.province, "district": units.district, "commune": units.commune}.get(level or "")
+    unit = lookup(code) if lookup and code else None
+    return unit.name if unit else (code or "")
 
 
 def agency(units: AdminUnits, level: str | None, unit_code: str | None, lang: str = "vi",
            site_name: str | None = None) -> str:
     """The office that handles it, by name (a unit's name, never a person's)."""
     if level is None:
-        return {"vi": "Đang phân luồng", "en": "Being routed"}[lang]
-    vi, en = AGENCIES.get(level, ("{name}", "{name}"))
-    lookup = {"province": units.province, "district": units.district, "commune": units.commune}.get(level)
-    unit = lookup(unit_code) if lookup else None
-    name = unit.name if unit else (site_name or unit_code or "")
-    return (vi if lang == "vi" else en).format(name=name)
-
-
-STATUS_NOTES = {
-    "routing": ("Đã tiếp nhận, đang chuyển đến đơn vị xử lý.", "Received; being passed to the office that handles it."),
-    "open": ("Đang xem xét; kết quả trước {deadline}.", "Under review; a result is due by {deadline}."),
-    "overdue": ("Đang xem xét; đã quá hạn 48 giờ và được báo cáo lên cấp trên.",
-                "Under review; the 48 hours have passed and it was escalated."),
-    "updated": ("Đã xử lý: dữ liệu tiêm chủng đã được cập nhật.", "Closed: the vaccination record was updated."),
-    "rejected": ("Đã xử lý: không có cơ sở để điều chỉnh dữ liệu.", "Closed: no grounds were found to change the record."),
-    "duplicate": ("Đã xử lý: trùng với một phản ánh khác.", "Closed: a duplicate of another complaint."),
-    "referred": ("Đã xử lý: đã chuyển đến đơn vị có thẩm quyền.", "Closed: referred to the competent office."),
-}
+        return translate(lang, "agency_routing")
+    name = site_name if level == "site" and site_name else unit_name(units, level, unit_code)
+    return translate(lang, f"agency_{level}", name=name)
 
 
 def phone_matches(phone: str | None, last4: str | None) -> bool:
     """True when `last4` is the last four digits of the phone on the complaint."""
-    import hmac
-
     digits = "".join(ch for ch in (phone or "") if ch.isdigit())
     if not last4 or len(last4) != 4 or not last4.isdigit() or len(digits) < 4:
         return False
@@ -80,11 +63,10 @@ def open311(row: dict[str, Any], units: AdminUnits, now: dt.datetime, lang: str 
         level, unit = row["handler_level"], row["handler_unit"]
         note = "routing" if row["route"] is None else "overdue" if row["deadline"] < now else "open"
     times = [t for t in (row["recorded_at"], row["routed_at"], row["escalated_at"], row["resolved_at"]) if t]
-    notes = STATUS_NOTES[note][0 if lang == "vi" else 1]
     return {
         "service_request_id": row["complaint_id"],
         "status": "closed" if resolved else "open",
-        "status_notes": notes.format(deadline=local(row["deadline"])),
+        "status_notes": translate(lang, f"status_{note}", deadline=local(row["deadline"])),
         "service_code": row["category"],
         "agency_responsible": agency(units, level, unit, lang, row["site_name"]),
         "requested_datetime": row["recorded_at"].astimezone(ICT).isoformat(timespec="seconds"),

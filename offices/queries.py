@@ -126,15 +126,11 @@ def record_sent(conn: psycopg2.extensions.connection, event_id: str, complaint_i
 
 def sla(conn: psycopg2.extensions.connection, scope: Scope, now: dt.datetime, days: int = 30) -> dict[str, Any]:
     """The SLA report's numbers for the scope over the last `days` days (sinks/report.py)."""
-    start = now - dt.timedelta(days=days)
-    if scope.unit_code is None:
-        headers, rows = report.sla(conn, "province", start, now, now, scope.province_code)
-    else:
-        headers, rows = report.sla(conn, "handler", start, now, now, scope.province_code)
-        rows = [r for r in rows if (r[0], r[1]) == (scope.level, scope.unit_code)]
-    names = headers[2:] if scope.unit_code else headers[1:]
-    values = (rows[0][2:] if scope.unit_code else rows[0][1:]) if rows else [0] * len(names)
-    return dict(zip(names, values))
+    by = "province" if scope.unit_code is None else "handler"
+    headers, rows = report.sla(conn, by, now - dt.timedelta(days=days), now, now, scope.province_code)
+    keys = 1 if by == "province" else 2  # the grouping columns before the numbers
+    mine = [r for r in rows if by == "province" or tuple(r[:2]) == (scope.level, scope.unit_code)]
+    return dict(zip(headers[keys:], mine[0][keys:] if mine else [0] * (len(headers) - keys)))
 
 
 def sla_by_day(conn: psycopg2.extensions.connection, scope: Scope, now: dt.datetime,

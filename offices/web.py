@@ -8,6 +8,7 @@ autoescaping. waitress serves it (offices/__main__.py).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import secrets
 import threading
@@ -27,7 +28,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from offices import i18n, metrics, queries
 from offices.accounts import Account, Accounts
-from offices.present import agency, local, open311, phone_matches, sla_chart, urgency
+from offices.present import agency, local, open311, phone_matches, sla_chart, unit_name, urgency
 from producers.client import ComplaintPublisher, InvalidEvent, PublishError
 from schemas.admin_units import AdminUnits, load as load_units
 from schemas.reach import PG_CONNECT_TIMEOUT_S
@@ -92,8 +93,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
     pool = psycopg2.pool.ThreadedConnectionPool(1, 8, settings.database_url_as("console"),
                                                 connect_timeout=PG_CONNECT_TIMEOUT_S)
     publishers = Publishers(settings)
-    app.extensions["publishers"] = publishers
-    app.extensions["pool"] = pool
+    atexit.register(publishers.close)
     CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
@@ -126,7 +126,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
     def template_helpers() -> dict[str, Any]:
         return {"t": t, "lang": lang(), "local": local, "account": g.get("account"),
                 "agency": lambda level, unit: agency(units, level, unit, lang()),
-                "unit_name": lambda level, code: _unit_name(units, level, code)}
+                "unit_name": lambda level, code: unit_name(units, level, code)}
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -314,8 +314,3 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
 
     return app
 
-
-def _unit_name(units: AdminUnits, level: str | None, code: str | None) -> str:
-    lookup = {"province": units.province, "district": units.district, "commune": units.commune}.get(level or "")
-    unit = lookup(code) if lookup and code else None
-    return unit.name if unit else (code or "")
