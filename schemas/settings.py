@@ -75,9 +75,10 @@ class Settings:
     # complaints only then, so this bounds their end-to-end latency.
     commit_interval_s: float = 0.5
     # How long the worker's producer waits to fill a batch. Inside a transaction nothing is
-    # visible before the commit (COMMIT_INTERVAL_S), so a few ms cost read_committed
-    # consumers nothing and save a produce request per record.
-    producer_linger_ms: int = 5  # (Faust reads the same variable for its own setting: an integer)
+    # visible before the commit, which flushes what lingers, so read_committed consumers lose
+    # nothing; fewer, fuller produce requests save the worker's CPU. 50 ms against 5 ms, same
+    # machine: router 768 -> 989/s on a 40,000 backlog, p99 end-to-end 82 -> 68 ms.
+    producer_linger_ms: int = 50  # (Faust reads the same variable for its own setting: an integer)
     # A worker killed without leaving its group holds its partitions until this expires:
     # it bounds how long a crash stalls routing (Kafka's default is 45-60 s).
     session_timeout_s: float = 10.0
@@ -141,7 +142,7 @@ class Settings:
             faust_data_dir=env.get("FAUST_DATA_DIR", ".run/faust"),
             faust_store=env.get("FAUST_STORE", "rocksdb://"),
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),
-            producer_linger_ms=_int("PRODUCER_LINGER_MS", 5),
+            producer_linger_ms=_int("PRODUCER_LINGER_MS", 50),
             session_timeout_s=_float("SESSION_TIMEOUT_S", 10.0),
             faust_loop=env.get("FAUST_LOOP") or "uvloop",
             kafka_client_properties=env.get("KAFKA_CLIENT_PROPERTIES", ""),
