@@ -64,6 +64,7 @@ def exported_metric_names() -> set[str]:
 
     import processors.metrics  # noqa: F401 - registers the worker's metrics
     import sinks.metrics  # noqa: F401 - and the sink's
+    import offices.metrics  # noqa: F401 - and the console's
 
     names = set()
     for family in REGISTRY.collect():
