@@ -93,10 +93,13 @@ class Accounts:
         self.conn = conn
         self.units = units
 
-    def _one(self, sql: str, args: tuple) -> dict | None:
+    def _one(self, sql: str, args: tuple, commit: bool = False) -> dict | None:
         with self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute(sql, args)
-            return cur.fetchone()
+            row = cur.fetchone()
+        if commit:
+            self.conn.commit()
+        return row
 
     def get(self, username: str) -> Account | None:
         row = self._one(f"SELECT {_COLUMNS} FROM office_accounts WHERE username = %s", (username,))
@@ -119,36 +122,31 @@ class Accounts:
                                "a province manages the accounts of its own units only")
         check_password(password)
         try:
-            with self.conn, self.conn.cursor() as cur:
-                cur.execute("""INSERT INTO office_accounts (username, province_code, level, unit_code, display_name,
-                                                            password_hash)
-                               VALUES (%s, %s, %s, %s, %s, %s)""",
-                            (username, province, level, unit_code, display_name, _hasher.hash(password)))
+            row = self._one(f"""INSERT INTO office_accounts (username, province_code, level, unit_code, display_name,
+                                                             password_hash)
+                                VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}""",
+                            (username, province, level, unit_code, display_name, _hasher.hash(password)), commit=True)
         except psycopg2.errors.UniqueViolation:
+            self.conn.rollback()
             raise AccountError(f"the username {username!r} is taken") from None
-        account = self.get(username)
-        assert account is not None
-        return account
+        assert row is not None
+        return _account(row)
 
-    def _change(self, username: str, province_code: str | None, sql: str, args: tuple) -> Account:
-        account = self.get(username)
-        if account is None or (province_code is not None and account.province_code != province_code):
+    def _change(self, username: str, province_code: str | None, assignments: str, args: tuple) -> Account:
+        """UPDATE one account, of `province_code` when given (a province changes its own only)."""
+        row = self._one(f"""UPDATE office_accounts SET {assignments}
+                            WHERE username = %s AND (%s::text IS NULL OR province_code = %s) RETURNING {_COLUMNS}""",
+                        (*args, username, province_code, province_code), commit=True)
+        if row is None:
             raise AccountError(f"no account {username!r}" + (f" in province {province_code}" if province_code else ""))
-        with self.conn, self.conn.cursor() as cur:
-            cur.execute(sql, (*args, username))
-        changed = self.get(username)
-        assert changed is not None
-        return changed
+        return _account(row)
 
     def set_disabled(self, username: str, disabled: bool, province_code: str | None = None) -> Account:
-        return self._change(username, province_code,
-                            "UPDATE office_accounts SET disabled = %s, password_set_at = now() WHERE username = %s",
-                            (disabled,))
+        return self._change(username, province_code, "disabled = %s, password_set_at = now()", (disabled,))
 
     def reset(self, username: str, password: str, province_code: str | None = None) -> Account:
         check_password(password)
-        return self._change(username, province_code,
-                            "UPDATE office_accounts SET password_hash = %s, password_set_at = now() WHERE username = %s",
+        return self._change(username, province_code, "password_hash = %s, password_set_at = now()",
                             (_hasher.hash(password),))
 
     def authenticate(self, username: str, password: str) -> Account | None:

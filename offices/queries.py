@@ -59,20 +59,20 @@ def queue(conn: psycopg2.extensions.connection, scope: Scope,
     """Open complaints in the scope, earliest deadline first (at most QUEUE_LIMIT), and how many match."""
     search = wanted.search.strip() if wanted.search else None
     sql = f"""
-        SELECT r.complaint_id, c.category, r.level, r.handler_level, r.handler_unit, r.recorded_at, r.deadline,
-               r.warnings, c.district_code, c.commune_code,
-               EXISTS (SELECT 1 FROM escalations e WHERE e.complaint_id = r.complaint_id) AS escalated,
-               count(*) OVER () AS matching
-        FROM routes r
-        JOIN complaints c USING (complaint_id)
-        WHERE {Scope.SQL}
-          AND NOT EXISTS (SELECT 1 FROM accepted_resolutions s WHERE s.complaint_id = r.complaint_id)
-          AND (%(level)s::text IS NULL OR r.level = %(level)s)
-          AND (%(category)s::text IS NULL OR c.category = %(category)s)
-          AND (%(escalated)s::boolean IS NULL
-               OR EXISTS (SELECT 1 FROM escalations e WHERE e.complaint_id = r.complaint_id) = %(escalated)s)
-          AND (%(search)s::text IS NULL OR strpos(lower(r.complaint_id), lower(%(search)s)) > 0)
-        ORDER BY r.deadline, r.complaint_id
+        SELECT *, count(*) OVER () AS matching FROM (
+            SELECT r.complaint_id, c.category, r.level, r.handler_level, r.handler_unit, r.recorded_at, r.deadline,
+                   r.warnings, c.district_code, c.commune_code,
+                   EXISTS (SELECT 1 FROM escalations e WHERE e.complaint_id = r.complaint_id) AS escalated
+            FROM routes r
+            JOIN complaints c USING (complaint_id)
+            WHERE {Scope.SQL}
+              AND NOT EXISTS (SELECT 1 FROM accepted_resolutions s WHERE s.complaint_id = r.complaint_id)
+              AND (%(level)s::text IS NULL OR r.level = %(level)s)
+              AND (%(category)s::text IS NULL OR c.category = %(category)s)
+              AND (%(search)s::text IS NULL OR strpos(lower(r.complaint_id), lower(%(search)s)) > 0)
+        ) q
+        WHERE %(escalated)s::boolean IS NULL OR escalated = %(escalated)s
+        ORDER BY deadline, complaint_id
         LIMIT {QUEUE_LIMIT}
     """
     rows = _rows(conn, sql, {**scope.args(), "level": wanted.level, "category": wanted.category,
@@ -96,7 +96,7 @@ def complaint(conn: psycopg2.extensions.connection, scope: Scope, complaint_id: 
         {"at": item["routed_at"], "event": "routed", "route": item["route"],
          "handler": f"{item['handler_level']} {item['handler_unit']}"},
     ]
-    for e in _rows(conn, "SELECT escalated_at, stage, overdue_seconds FROM escalations WHERE complaint_id = %(id)s",
+    for e in _rows(conn, "SELECT escalated_at, stage FROM escalations WHERE complaint_id = %(id)s",
                    {"id": complaint_id}):
         history.append({"at": e["escalated_at"], "event": "escalated", "stage": e["stage"]})
     resolutions = _rows(conn, """

@@ -230,7 +230,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         for row in rows:
             row["urgency"], row["hours"] = urgency(row["deadline"], now)
         return render_template("queue.html", rows=rows, total=total, wanted=wanted, args=args,
-                               categories=queries.CATEGORIES)
+                               categories=[(c, t(f"cat_{c}")) for c in queries.CATEGORIES])
 
     @app.get("/office/complaints/<complaint_id>", endpoint="complaint_page")
     def complaint_page(complaint_id: str):

@@ -106,6 +106,12 @@ class OpenComplaints:
             metrics.OVERDUE.labels(province=province).set(overdue[province])
 
 
+def not_handler(state: ComplaintState, level: str, unit_code: str) -> str | None:
+    """Why a resolution by `level unit_code` does not count for this routed complaint, or None."""
+    assert state.handler is not None
+    return resolver_problem(level, unit_code, state.province_code, state.handler)
+
+
 class Topology:
     def __init__(self, settings: Settings, units: AdminUnits, registry: Mapping[str, Delegation], *,
                  complaints: Store, deadlines: Store, marks: Store, digests: Store) -> None:
@@ -196,7 +202,7 @@ class Topology:
             return []
         assert result.output is not None and result.decision is not None and result.record is not None
         state = result.record
-        refused = self.judge_waiting_resolution(cid, state, m.partition, now)
+        refused = self.judge_waiting_resolution(state, now)
         timers = self.start_clock(cid, state, m.partition, now)
         routed = Record(result.output.topic, result.output.key, result.output.value, m.partition)  # as escalation
         out = [self.save(cid, state, m.partition), routed, *timers, *refused]
@@ -210,20 +216,16 @@ class Topology:
             self.open.change(m.partition, state, +1)
         return out
 
-    def judge_waiting_resolution(self, cid: str, state: ComplaintState, partition: int,
-                                 now: dt.datetime) -> list[Record]:
+    def judge_waiting_resolution(self, state: ComplaintState, now: dt.datetime) -> list[Record]:
         """A resolution that came before its complaint counts only if its author handles the
         complaint; else it leaves the state and goes to the dead letter from where it was read."""
+        where, state.pending_from = state.pending_from, None  # a routed state keeps no such note
         if state.resolved_by is None:
             return []
-        assert state.handler is not None
-        problem = resolver_problem(state.resolved_by["level"], state.resolved_by["unit_code"], state.province_code,
-                                   state.handler)
+        problem = not_handler(state, state.resolved_by["level"], state.resolved_by["unit_code"])
         if problem is None:
             return []
         state.resolved_at = state.resolved_by = None
-        earlier = self.state(cid, partition)
-        where = earlier.pending_from if earlier is not None else None
         metrics.RESOLUTIONS.labels(effect="not_handler").inc()
         if not where:  # a state kept before pending_from existed: refused, with no letter
             return []
@@ -244,9 +246,7 @@ class Topology:
             return moved
         earlier = self.state(cid, m.partition)
         if earlier is not None and earlier.routed:
-            assert earlier.handler is not None
-            problem = resolver_problem(resolution.resolved_by.level, resolution.resolved_by.unit_code,
-                                       earlier.province_code, earlier.handler)
+            problem = not_handler(earlier, resolution.resolved_by.level, resolution.resolved_by.unit_code)
             if problem:
                 metrics.RESOLUTIONS.labels(effect="not_handler").inc()
                 return self.refuse(m, Unreadable("not_handler", problem), "resolved", now)
