@@ -2,16 +2,20 @@
 agent does nothing but forward each submission unchanged to one topic, in the source
 partition's transaction (processors.eos), with the router's app settings.
 
-No validation, routing, state or metrics: the router's rate divided by this one is the share
-of the per-event cost that is ours.
+Events are taken in batches and each source partition's records sent together, as the
+router does (processors/app.py). No validation, routing, state or metrics: the router's rate divided by this one is the share
+of the per-event cost that is ours. With `fanout`, each submission goes to one of the 63
+jurisdiction topics (by a hash of its key) instead of one topic: what the contract's
+fan-out costs by itself (a transaction touches ~400 partitions, each batch holds few records).
 
-    python -m benchmarks.ceiling SOURCE_PREFIX   # reads SOURCE_PREFIX's submissions; the rest from
-                                                 # the environment, forwarding to its triage topic
+    python -m benchmarks.ceiling SOURCE_PREFIX [fanout]   # reads SOURCE_PREFIX's submissions; the
+                                                          # rest from the environment
 """
 
 from __future__ import annotations
 
 import sys
+import zlib
 from dataclasses import replace
 
 import faust
@@ -23,17 +27,23 @@ from schemas.settings import Settings
 from schemas.topics import Topics
 
 
-def build(source: Settings, target: Settings, app_id: str) -> faust.App:
+def build(source: Settings, target: Settings, app_id: str, fanout: bool = False) -> faust.App:
     app = faust_app(target, app_id)
     sender = TransactionalSender(app)
     submitted = app.topic(Topics(source.topic_prefix).submitted, key_serializer="raw", value_serializer="raw")
-    out = Topics(target.topic_prefix).triage
+    topics = Topics(target.topic_prefix)
+    outs = topics.all_jurisdictions() if fanout else [topics.triage]
 
     @app.agent(submitted)
     async def forward(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            await sender.send_atomically(message.tp, [Record(out, message.key, message.value, message.partition)])
+        async for events in stream.take_events(target.worker_batch_size, within=target.worker_batch_wait_s):
+            by_tp = {}
+            for event in events:
+                message = event.message
+                out = outs[zlib.crc32(message.key or b"") % len(outs)]
+                by_tp.setdefault(message.tp, []).append(Record(out, message.key, message.value, message.partition))
+            for tp, records in by_tp.items():
+                await sender.send_atomically(tp, records)
 
     return app
 
@@ -42,7 +52,9 @@ def main() -> None:
     target = Settings.from_env()
     mode.loop.use(target.faust_loop)
     source = replace(target, topic_prefix=sys.argv[1] if len(sys.argv) > 1 else target.topic_prefix)
-    faust.Worker(build(source, target, target.faust_app_id), loglevel="info", quiet=True).execute_from_commandline()
+    fanout = sys.argv[2:3] == ["fanout"]
+    faust.Worker(build(source, target, target.faust_app_id, fanout), loglevel="info",
+                 quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -96,32 +96,43 @@ def build_app(settings: Settings | None = None) -> faust.App:
               for name in ("complaints", "deadlines", "marks", "digests")}
     topology = Topology(settings, units, registry, **{name: FaustStore(t) for name, t in tables.items()})
 
-    async def send(message: Any, records: list[Record]) -> None:
-        if records:
-            await sender.send_atomically(message.tp, records)
+    async def handle(stream: faust.StreamT, seen: dict[int, int] | None = None) -> None:
+        """Feed the stream's events to the topology a batch at a time, then send each source
+        partition's records in one step of its transaction. Sending a batch at once wakes
+        aiokafka's sender once, not per record: with the router's fan-out (a record to one of
+        ~70 partitions per transaction) its per-wake scan of every pending batch was the
+        largest cost (a forwarding agent: 1,450/s one event at a time, 2,850/s in batches).
+        Events are acknowledged (their offsets committable) only after the batch is sent."""
+        async for events in stream.take_events(settings.worker_batch_size, within=settings.worker_batch_wait_s):
+            now = utcnow()
+            by_source: dict[TP, list[Record]] = {}
+            for event in events:
+                message = event.message
+                if seen is not None:
+                    seen[message.partition] = message.offset
+                records = topology.handle(incoming(message), now)
+                if records:
+                    by_source.setdefault(message.tp, []).extend(records)
+            for tp, records in by_source.items():
+                await sender.send_atomically(tp, records)
 
     # -- agents: one handler each ------------------------------------------------------------
     @app.agent(submitted)
     async def route_complaints(stream: faust.StreamT) -> None:
         await follower.ready.wait()
-        async for event in stream.events():
-            processed[event.message.partition] = event.message.offset
-            await send(event.message, topology.on_submitted(incoming(event.message), utcnow()))
+        await handle(stream, processed)
 
     @app.agent(resolved)
     async def record_resolutions(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await send(event.message, topology.on_resolved(incoming(event.message), utcnow()))
+        await handle(stream)
 
     @app.agent(delegation_events)
     async def check_delegations(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await send(event.message, topology.on_delegation(incoming(event.message), utcnow()))
+        await handle(stream)
 
     @app.agent(digest_parts)
     async def assemble_digests(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await send(event.message, topology.on_digest_part(incoming(event.message), utcnow()))
+        await handle(stream)
 
     # -- timers: per owned partition, between rebalances ---------------------------------------
     def ready() -> bool:

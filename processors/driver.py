@@ -61,10 +61,7 @@ class MemoryDriver:
         self._offsets[(topic, partition)] += 1
         at = (timestamp or self.now).timestamp()
         m = Incoming(topic, partition, offset, key.encode(), raw, at)
-        handler = {self.topics.submitted: self.topology.on_submitted, self.topics.resolved: self.topology.on_resolved,
-                   self.topics.delegations: self.topology.on_delegation,
-                   self.topics.digest_parts: self.topology.on_digest_part}[topic]
-        out = handler(m, self.now)
+        out = self.topology.handle(m, self.now)
         self.records.extend(out)
         caused = list(out)
         for r in out:  # sent back to an input topic: read again where its key belongs

@@ -19,8 +19,8 @@ module works around them (docs/exactly-once.md has the whole design).
 The fix: an event's outputs *and* its changelog records are handed to the transactional
 producer of the event's source partition in one step, under the same lock Faust's commit
 takes for that transaction (Producer._trn_locks), so a commit falls before or after all
-of them. The local store is written directly (Table.data), without Faust's own changelog
-send. On top of that, processors/worker.py rebuilds local RocksDB state from the
+of them. The local store is written directly (processors/stores.py), without Faust's own
+changelog send. On top of that, processors/worker.py rebuilds local RocksDB state from the
 changelogs after an unclean stop, because RocksDB writes are not transactional.
 
 3. Rebalances left transactions open and recorded changelog offsets that never committed:
@@ -30,17 +30,12 @@ changelogs after an unclean stop, because RocksDB writes are not transactional.
 from __future__ import annotations
 
 import asyncio
-import json
-import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence, Set
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
@@ -258,84 +253,3 @@ class Transport(aiokafka_driver.Transport):
 
     Producer = TransactionalProducer
     Consumer = DrainingConsumer
-
-
-class _StandInEvent:
-    """Just what Faust's RocksDB store reads of the current event."""
-
-    __slots__ = ("message", "__weakref__")
-
-    def __init__(self, partition: int) -> None:
-        self.message = SimpleNamespace(partition=partition)
-
-
-@contextmanager
-def in_partition(partition: int) -> Iterator[None]:
-    """Table access as if processing an event of `partition`: Faust's RocksDB store picks
-    the partition's database from the current event, and a timer has none."""
-    event = _StandInEvent(partition)  # held here: the context variable keeps only a weakref
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def _partition_db(table: Any, partition: int) -> Any:
-    """The RocksDB database of one partition of a table (Faust keeps one per partition)."""
-    return table.data._dbs.get(partition)
-
-
-def partition_keys(table: Any, partition: int) -> Iterator[str]:
-    """Every key of one partition of a RocksDB-backed table, decoded; values are not read."""
-    db = _partition_db(table, partition)
-    for key in db.keys() if db is not None else ():
-        if not key.startswith(b"__faust"):  # Faust's own bookkeeping (the persisted offset)
-            yield json.loads(key)
-
-
-def iter_partition(table: Any, partition: int) -> Iterator[tuple[str, Any]]:
-    """Every (key, value) of one partition of a RocksDB-backed table, decoded."""
-    db = _partition_db(table, partition)
-    for key, value in db.items() if db is not None else ():
-        if not key.startswith(b"__faust"):
-            yield json.loads(key), json.loads(value)
-
-
-def iter_range(table: Any, partition: int, start: str, end: str) -> list[tuple[str, Any]]:
-    """The (key, value) pairs of one partition of a RocksDB-backed table with start <= key <
-    end, decoded. Keys are compared as Faust stores them (JSON), so start and end must
-    need no JSON escaping (digits, letters, "/")."""
-    db = _partition_db(table, partition)
-    if db is None:
-        return []
-    first, stop = json.dumps(start).encode()[:-1], json.dumps(end).encode()[:-1]  # no closing quote
-    found = []
-    for key, value in db.items(from_key=first):
-        if key >= stop:
-            break
-        found.append((json.loads(key), json.loads(value)))
-    return found
-
-
-class TableWriter:
-    """Writes a Faust table's local store and returns the matching changelog record, for
-    TransactionalSender to send with the outputs it belongs to."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def set(self, key: str, value: Any, partition: int) -> Record:
-        self.table.data[key] = value
-        return self.changelog(key, value, partition)
-
-    def delete(self, key: str, partition: int) -> Record:
-        self.table.data.pop(key, None)
-        return self.changelog(key, None, partition)
-
-    def changelog(self, key: str, value: Any, partition: int) -> Record:
-        # Untyped Faust tables use the JSON codec for both keys and values.
-        encoded = None if value is None else json.dumps(value, separators=(",", ":")).encode()
-        return Record(self.table.changelog_topic.get_topic_name(), json.dumps(key).encode(), encoded, partition,
-                      store=self.table.data)
-

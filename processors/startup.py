@@ -50,7 +50,7 @@ RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
                 "_set_recovery_ended", "actives_for_table", "standbys_for_table", "tp_to_table", "_wait",
                 "completed", "in_recovery", "_is_changelog_tp")),
     (TableManager, ("_recovery", "on_commit", "recovery")),
-    (RocksDBStore, ("_dbs", "_key_index", "offset_key", "partition_path", "set_persisted_offset",
+    (RocksDBStore, ("_dbs", "_db_for_partition", "offset_key", "partition_path", "set_persisted_offset",
                     "rocksdb_options")),
 ]
 

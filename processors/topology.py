@@ -124,6 +124,8 @@ class Topology:
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
         self.open = OpenComplaints()
+        self.handlers = {"submitted": self.on_submitted, "resolved": self.on_resolved,
+                         "delegations": self.on_delegation, "internal.digest-parts": self.on_digest_part}
 
     # -- state ---------------------------------------------------------------------------------
     def state(self, cid: str, partition: int) -> ComplaintState | None:
@@ -178,6 +180,17 @@ class Topology:
             return None
         metrics.REKEYED.labels(topic=self.topics.source_of(topic)).inc()
         return [Record(topic, cid.encode(), m.value)]
+
+    # -- every input -----------------------------------------------------------------------------
+    def handle(self, m: Incoming, now: dt.datetime) -> list[Record]:
+        """The records input `m` causes. A bug of ours must not lose the event: it goes to the
+        dead letter whole (internal_error), from where it can be replayed once mended."""
+        source = self.topics.source_of(m.topic).removeprefix("complaints.")
+        try:
+            return self.handlers[source](m, now)
+        except Exception as exc:
+            log.exception("cannot handle offset %s of %s[%s]", m.offset, m.topic, m.partition)
+            return self.refuse(m, Unreadable("internal_error", f"{type(exc).__name__}: {exc}"), source, now)
 
     # -- routing -------------------------------------------------------------------------------
     def on_submitted(self, m: Incoming, now: dt.datetime) -> list[Record]:
