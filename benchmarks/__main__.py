@@ -48,16 +48,28 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def wait_count(count: Callable[[], float], total: float, timeout_s: float) -> tuple[float, float]:
-    """Wait until count() reaches total; (time of first progress, time done)."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_count(count: Callable[[], float], total: float, timeout_s: float,
+               cpu: list[float] | None = None, pid: int | None = None) -> tuple[float, float]:
+    """Wait until count() reaches total; (time of first progress, time done). With `pid`,
+    appends to `cpu` the CPU seconds that process used from first progress to done."""
     first = None
+    cpu_first = 0.0
     deadline = time.monotonic() + timeout_s
     start_count = count()
     while time.monotonic() < deadline:
         n = count()
         if first is None and n > start_count:
             first = time.monotonic()
+            cpu_first = cpu_seconds(pid) if pid else 0.0
         if n >= total:
+            if pid and cpu is not None:
+                cpu.append(cpu_seconds(pid) - cpu_first)
             return first or time.monotonic(), time.monotonic()
         time.sleep(1.0)  # a scrape costs the worker CPU (its /metrics page is ~75 kB): not 5 a second
     raise RuntimeError(f"reached {count():,.0f} of {total:,.0f} in {timeout_s} s")
@@ -125,9 +137,14 @@ class Bench:
         assert self.worker is not None
         return metric_value(self.worker.metrics(self.settings.worker_metrics_port), "complaints_received_total")
 
-    def wait_received(self, total: float, timeout_s: float) -> tuple[float, float]:
+    def wait_received(self, total: float, timeout_s: float, cpu: list[float] | None = None) -> tuple[float, float]:
         """Wait until the worker has read `total` submissions; (first-progress time, done time)."""
-        return wait_count(self.received, total, timeout_s)
+        assert self.worker is not None and self.worker.proc is not None
+        return wait_count(self.received, total, timeout_s, cpu, self.worker.proc.pid)
+
+    def record_cpu(self, key: str, cpu_s: float, events: int, how: str) -> None:
+        """CPU per event: steadier than a rate on a shared machine (the broker takes the other core)."""
+        self.record(key, cpu_s / events * 1e6, "us CPU/complaint", how)
 
     # -- the figures --------------------------------------------------------------------------
     def producer_and_backlog(self) -> None:
@@ -143,28 +160,31 @@ class Bench:
     def naive_baseline(self) -> None:
         log("naive baseline: kafka-python consume, classify, produce (no transactions, no state)")
         ensure_topics(self.naive_settings)
-        rate = naive_router(self.settings, self.naive_settings, self.args.backlog)
+        rate, cpu = naive_router(self.settings, self.naive_settings, self.args.backlog)
         self.record("naive_rate", rate, "complaints/s",
                     "plain kafka-python loop over the same backlog: validate, route, produce acks=all")
+        self.record_cpu("naive_cpu", cpu, self.args.backlog, "the naive loop's process (its threads too)")
 
     def faust_ceiling(self) -> None:
         log("Faust ceiling: an exactly-once agent that only forwards each submission")
-        rate = self.ceiling(self.ceiling_settings, fanout=False)
+        rate, cpu = self.ceiling(self.ceiling_settings, fanout=False)
         self.record("faust_ceiling_rate", rate, "complaints/s",
                     "Faust worker, exactly_once, agent forwarding each submission unchanged (benchmarks/ceiling.py)")
+        self.record_cpu("faust_ceiling_cpu", cpu, self.args.backlog, "the ceiling's worker process")
 
     def faust_ceiling_fanout(self) -> None:
         log("Faust ceiling, fanned out: the same agent forwarding each submission to one of 63 province topics")
         target = replace(self.ceiling_settings, topic_prefix=f"bench-{self.run}-fanout.",
                          faust_app_id=f"bench-{self.run}-fanout.router",
                          faust_data_dir=str(OUT / self.run / "fanout"))
-        rate = self.ceiling(target, fanout=True)
+        rate, cpu = self.ceiling(target, fanout=True)
         self.record("faust_ceiling_fanout_rate", rate, "complaints/s",
                     "the same, each submission to one of the 63 jurisdiction topics (the router's fan-out)")
+        self.record_cpu("faust_ceiling_fanout_cpu", cpu, self.args.backlog, "the fanned-out ceiling's process")
 
-    def ceiling(self, target: Settings, fanout: bool) -> float:
-        """Run benchmarks/ceiling.py over the backlog; forwarded/s, counted by the offsets its
-        transactions commit (a read_committed end offset would count commit markers too)."""
+    def ceiling(self, target: Settings, fanout: bool) -> tuple[float, float]:
+        """Run benchmarks/ceiling.py over the backlog; (forwarded/s, CPU seconds), counted by the
+        offsets its transactions commit (a read_committed end offset would count commit markers too)."""
         ensure_topics(target)
         args = ["benchmarks.ceiling", self.settings.topic_prefix] + (["fanout"] if fanout else [])
         name = "fanout" if fanout else "ceiling"
@@ -176,20 +196,24 @@ class Bench:
             offsets = admin.list_group_offsets({target.faust_app_id: None}).get(target.faust_app_id) or {}
             return float(sum(meta.offset for tp, meta in offsets.items() if tp.topic == source and meta.offset > 0))
 
+        cpu: list[float] = []
         try:
-            first, done = wait_count(committed, self.args.backlog, timeout_s=1800)
+            assert ceiling.proc is not None
+            first, done = wait_count(committed, self.args.backlog, timeout_s=1800, cpu=cpu, pid=ceiling.proc.pid)
         finally:
             ceiling.stop()
             admin.close()
-        return self.args.backlog / max(done - first, 1e-9)
+        return self.args.backlog / max(done - first, 1e-9), cpu[0]
 
     def router_backlog(self) -> None:
         log("router on the backlog (exactly-once on)")
         self.start_worker()
-        first, done = self.wait_received(self.args.backlog, timeout_s=1800)
+        cpu: list[float] = []
+        first, done = self.wait_received(self.args.backlog, timeout_s=1800, cpu=cpu)
         rate = self.args.backlog / max(done - first, 1e-9)
         self.record("router_backlog_rate", rate, "complaints/s",
                     f"Faust worker, exactly_once, RocksDB, from a backlog of {self.args.backlog:,}", ">= 5,000")
+        self.record_cpu("router_cpu", cpu[0], self.args.backlog, "the worker process")
         self.router_rate = rate
 
     def two_workers_backlog(self) -> None:
@@ -359,6 +383,9 @@ class Bench:
         if "naive_rate" in self.results and "router_backlog_rate" in self.results:
             ratio = self.results["router_backlog_rate"]["value"] / self.results["naive_rate"]["value"]
             rows.append(f"{'router / naive':<28} {ratio:>14,.2f}  x")
+        if "router_cpu" in self.results and "naive_cpu" in self.results:
+            ratio = self.results["naive_cpu"]["value"] / self.results["router_cpu"]["value"]
+            rows.append(f"{'router / naive, per CPU':<28} {ratio:>14,.2f}  x  (naive CPU per complaint / router's)")
         if "two_workers_backlog_rate" in self.results and "router_backlog_rate" in self.results:
             ratio = self.results["two_workers_backlog_rate"]["value"] / self.results["router_backlog_rate"]["value"]
             rows.append(f"{'two workers / one':<28} {ratio:>14,.2f}  x")

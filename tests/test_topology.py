@@ -2,9 +2,12 @@
 
 import datetime as dt
 import json
+import random
+
+from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from processors.driver import MemoryDriver
-from processors.topology import key_partition
+from processors.topology import key_partition, murmur2
 from schemas.models import ComplaintEscalated, DailyDigest, RoutedComplaint
 from schemas.settings import Settings
 from tests.fixtures import complaint
@@ -12,6 +15,17 @@ from tests.fixtures import complaint
 UTC = dt.timezone.utc
 RECORDED = dt.datetime(2021, 11, 8, 2, 0, tzinfo=UTC)  # 09:00 ICT
 DEADLINE = RECORDED + dt.timedelta(hours=48)
+
+
+def test_murmur2_is_kafkas():
+    """The router's murmur2 gives what kafka-python's (the Java client's) gives, for every
+    tail length, non-ASCII bytes and the empty key."""
+    rng = random.Random(7)
+    inputs = [bytes(rng.getrandbits(8) for _ in range(n)) for n in range(64) for _ in range(20)]
+    inputs += ["C-Hà Nội-0001".encode(), b"C-20261127-0123456789"]
+    for data in inputs:
+        assert murmur2(data) == kafka_python_murmur2(data), data
+    assert key_partition("C-4", 6) == (kafka_python_murmur2(b"C-4") & 0x7FFFFFFF) % 6
 
 
 def driver(**settings) -> MemoryDriver:
