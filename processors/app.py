@@ -93,7 +93,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     delegation_events = app.topic(topics.delegations, **raw)
     # Untyped tables: Faust uses JSON for keys and values, when writing and recovering alike.
     tables = {name: app.Table(name, default=None, partitions=settings.partitions)
-              for name in ("complaints", "deadlines", "marks", "digests")}
+              for name in ("complaints", "marks", "digests")}
     topology = Topology(settings, units, registry, **{name: FaustStore(t) for name, t in tables.items()})
 
     async def handle(stream: faust.StreamT, seen: dict[int, int] | None = None) -> None:
@@ -157,16 +157,35 @@ def build_app(settings: Settings | None = None) -> faust.App:
                     await sender.send_atomically(tp, records)
                     await sender.commit_now(tp)
 
+    indexed = {"generation": None}  # the consumer generation the in-memory indexes belong to
+
+    def drop_stale_indexes() -> None:
+        """After a rebalance a partition may come back changed by another worker (recovered
+        from its changelog): every index is rebuilt. Partitions gone are dropped."""
+        generation = app.consumer_generation_id
+        mine = set(active_partitions())
+        for partition in topology.deadlines.partitions() | set(topology.open.by_partition):
+            if generation != indexed["generation"] or partition not in mine:
+                topology.forget(partition)
+        indexed["generation"] = generation
+
     @app.timer(interval=settings.clock_tick_s)
     async def sla_clock() -> None:
         if not ready():
             return
         now = utcnow()
+        drop_stale_indexes()
+        generation = indexed["generation"]
 
         async def fire(partition: int) -> list[Record]:
+            if app.consumer_generation_id != generation:  # a rebalance came between: next tick
+                return []
             return topology.fire_due(partition, now)
 
         await each_partition(fire)
+        for partition in active_partitions():  # indexes not built yet (assigned, or dropped above)
+            if not topology.deadlines.is_built(partition) and ready() and app.consumer_generation_id == generation:
+                await topology.index(partition)
         try:
             await update_gauges(now)
         except Exception:  # a timer that raises would stop the worker: the gauges are not worth it
@@ -187,12 +206,6 @@ def build_app(settings: Settings | None = None) -> faust.App:
 
     async def update_gauges(now: dt.datetime) -> None:
         partitions = active_partitions()
-        opened = topology.open.by_partition
-        for gone in set(opened) - set(partitions):
-            del opened[gone]
-        for partition in partitions:
-            if partition not in opened:
-                await topology.count_open(partition)
         if now.timestamp() - exported[0] >= 5:
             exported[0] = now.timestamp()
             topology.open.export(now)

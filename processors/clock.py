@@ -2,15 +2,13 @@
 
 A complaint's state is a ComplaintState (processors/state.py) in the worker's
 `complaints` table. The clock sets `resolved_at` (the earliest resolution) and
-`escalated` (stages already emitted). Deadlines are indexed in a second table, one key
-per complaint and stage, ordered by (partition, second), so a timer tick reads only the
-key range that fell due.
+`escalated` (stages already emitted). Deadlines are indexed in memory by the second they
+fall due (processors/deadlines.py), so a timer tick reads only what fell due.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from processors.state import ComplaintState
@@ -76,31 +74,10 @@ def schedule(state: ComplaintState, stages: tuple[Stage, ...], now: dt.datetime)
     return immediate, later
 
 
-SECOND_DIGITS = 11  # zero-padded: the keys' byte order is then time order (until year 5138)
-
-
 def due_second(moment: dt.datetime) -> int:
     """The whole second a deadline fires in, rounded up: never early."""
     second = int(moment.timestamp())
     return second + 1 if moment.timestamp() > second else second
-
-
-def second_prefix(partition: int, second: int) -> str:
-    """Where the deadline index keys of one partition and second begin."""
-    return f"{partition}/{second:0{SECOND_DIGITS}d}/"
-
-
-def due_key(partition: int, moment: dt.datetime, complaint_id: str, stage: int) -> str:
-    """The deadline index key of one complaint's stage. One key each, not a list per second:
-    appending to a shared list rewrote it whole, and a burst of complaints recorded in the
-    same second made routing quadratic (153 complaints/s instead of ~1,300 in the bench)."""
-    return f"{second_prefix(partition, due_second(moment))}{stage}/{complaint_id}"
-
-
-def earliest_second(index_keys: Iterable[str]) -> int | None:
-    """The earliest second among deadline index keys ("<partition>/<second>/...")."""
-    seconds = [int(key.split("/")[1]) for key in index_keys]
-    return min(seconds, default=None)
 
 
 def escalate(complaint_id: str, state: ComplaintState, stage: Stage, now: dt.datetime) -> ComplaintEscalated:

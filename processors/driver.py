@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 from processors.eos import Record
 from processors.stores import MemoryStore
-from processors.topology import CURSOR, Incoming, Topology, key_partition
+from processors.topology import Incoming, Topology, key_partition
 from schemas.admin_units import load as load_units
 from schemas.models import Delegation
 from schemas.settings import Settings
@@ -32,10 +32,10 @@ class MemoryDriver:
         self.topics = Topics(self.settings.topic_prefix)
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.registry: dict[str, Delegation] = {}
-        self.stores = {name: MemoryStore(name) for name in ("complaints", "deadlines", "marks", "digests")}
+        self.stores = {name: MemoryStore(name) for name in ("complaints", "marks", "digests")}
         self.topology = Topology(self.settings, load_units(), self.registry, **self.stores)
         for partition in range(self.settings.partitions):  # as if every partition were assigned
-            self.topology.open.by_partition[partition] = Counter()
+            asyncio.run(self.topology.index(partition))
         self.records: list[Record] = []  # everything sent, changelog records included
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
 
@@ -72,19 +72,24 @@ class MemoryDriver:
     def grant(self, delegation: dict[str, Any]) -> None:
         self.registry[delegation["unit_code"]] = Delegation.model_validate(delegation)
 
+    def restart(self) -> None:
+        """A new worker over the same tables (as recovered from their changelogs): the
+        in-memory deadline index and counts are rebuilt from the complaints table."""
+        self.topology = Topology(self.settings, self.topology.units, self.registry, **self.stores)
+        for partition in range(self.settings.partitions):
+            asyncio.run(self.topology.index(partition))
+
     # -- time ------------------------------------------------------------------------------------
     def advance(self, to: dt.datetime) -> list[Record]:
         """Move the clock to `to` and run the timers: due deadlines per partition (in ticks of
-        at most an hour, as the worker catches up), then the digest schedule."""
+        at most MAX_DUE_PER_TICK, as the worker catches up), then the digest schedule."""
         out: list[Record] = []
         self.now = to
         target = int(to.timestamp())
         for partition in range(self.settings.partitions):
-            while True:
+            out += self.topology.fire_due(partition, to)
+            while (earliest := self.topology.deadlines.earliest(partition)) is not None and earliest <= target:
                 out += self.topology.fire_due(partition, to)
-                cursor = self.topology.marks.get(CURSOR, partition)
-                if cursor is None or cursor >= target:
-                    break
         for partition in range(self.settings.partitions):
             out += asyncio.run(self.topology.digest_tick(partition, to))
         self.records.extend(out)

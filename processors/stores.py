@@ -1,7 +1,7 @@
 """Key-value state per partition, as the topology's handlers see it.
 
 `Store` is what a handler may do with a table: read, write (returning the changelog record
-that must go out in the same transaction), scan a partition or a key range of it. The
+that must go out in the same transaction), scan a partition. The
 worker backs it with a Faust table's RocksDB databases (`FaustStore`); the broker-free
 driver and the unit tests with dictionaries (`MemoryStore`). Keys are strings, values
 JSON-able; both stores encode them alike (`encode`), as Faust's untyped tables do (JSON).
@@ -9,7 +9,6 @@ JSON-able; both stores encode them alike (`encode`), as Faust's untyped tables d
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -31,14 +30,6 @@ class Store(Protocol):
     def set(self, key: str, value: Any, partition: int) -> Record: ...
 
     def delete(self, key: str, partition: int) -> Record: ...
-
-    def set_local(self, key: str, value: Any, partition: int) -> None:
-        """Write the local store only: no changelog record (lost on a restart, by design)."""
-
-    def range(self, partition: int, start: str, end: str) -> list[tuple[str, Any]]:
-        """(key, value) with start <= key < end, in key order."""
-
-    def first_key(self, partition: int) -> str | None: ...
 
     def items(self, partition: int) -> Iterator[tuple[str, Any]]: ...
 
@@ -75,30 +66,6 @@ class FaustStore:
     def changelog(self, key: bytes, value: bytes | None, partition: int) -> Record:
         return Record(self.table.changelog_topic.get_topic_name(), key, value, partition, store=self.table.data)
 
-    def set_local(self, key: str, value: Any, partition: int) -> None:
-        self.db(partition).put(encode(key), encode(value))
-
-    def range(self, partition: int, start: str, end: str) -> list[tuple[str, Any]]:
-        """Keys compare as stored (JSON): start and end must need no JSON escaping (digits,
-        letters, "/")."""
-        db = self.table.data._dbs.get(partition)
-        if db is None:
-            return []
-        first, stop = encode(start)[:-1], encode(end)[:-1]  # no closing quote
-        found = []
-        for key, value in db.items(from_key=first):
-            if key >= stop:
-                break
-            found.append((decode(key), decode(value)))
-        return found
-
-    def first_key(self, partition: int) -> str | None:
-        db = self.table.data._dbs.get(partition)
-        for key in db.keys() if db is not None else ():
-            if not key.startswith(FAUST_KEYS):
-                return decode(key)
-        return None
-
     def items(self, partition: int) -> Iterator[tuple[str, Any]]:
         db = self.table.data._dbs.get(partition)
         for key, value in db.items() if db is not None else ():
@@ -129,17 +96,6 @@ class MemoryStore:
     def delete(self, key: str, partition: int) -> Record:
         self._data(partition).pop(key, None)
         return Record(f"{self.name}-changelog", encode(key), None, partition)
-
-    def set_local(self, key: str, value: Any, partition: int) -> None:
-        self._data(partition)[key] = value
-
-    def range(self, partition: int, start: str, end: str) -> list[tuple[str, Any]]:
-        keys = sorted(self._data(partition))
-        lo, hi = bisect.bisect_left(keys, start), bisect.bisect_left(keys, end)
-        return [(k, self._data(partition)[k]) for k in keys[lo:hi]]
-
-    def first_key(self, partition: int) -> str | None:
-        return min(self._data(partition), default=None)
 
     def items(self, partition: int) -> Iterator[tuple[str, Any]]:
         return iter(sorted(self._data(partition).items()))

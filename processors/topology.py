@@ -8,10 +8,11 @@ here knows Faust.
 
 Tables:
   complaints  complaint_id -> ComplaintState (processors/state.py)
-  deadlines   "<partition>/<second, 11 digits>/<stage>/<complaint_id>" -> [complaint_id, stage]
-  marks       per-partition bookkeeping: the clock's cursor, the digest's last date, the
-              last dead-lettered offset of each input
+  marks       per-partition bookkeeping: the digest's last date, the last dead-lettered
+              offset of each input
   digests     "<province>/<date>" -> parts of that day's digest received so far
+The SLA clock's deadline index is kept in memory, rebuilt from the complaints table when
+partitions are assigned (processors/deadlines.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from croniter import croniter
 
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.deadlines import DeadlineIndex
 from processors.digest import PartBuilder, add_part
 from processors.eos import Record
 from processors.router import internal_error, process, read_delegation, read_resolution, record_time
@@ -45,9 +47,8 @@ from schemas.topics import Topics
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_MARK = "dead-letter-offset/{source}"
-CURSOR = "clock-cursor"
 DIGEST_MARK = "digest-date"
-MAX_SECONDS_PER_TICK = 3600  # after a long outage, catch up an hour of deadlines per tick
+MAX_DUE_PER_TICK = 5000  # after a long outage, catch up this many deadlines per tick and partition
 EXPIRY = 0  # deadline index entries of this "stage" expire a resolution still waiting for its complaint
 SCAN_YIELD_EVERY = 5000  # a scan of a large partition yields to the event loop this often
 
@@ -140,12 +141,13 @@ def not_handler(state: ComplaintState, level: str, unit_code: str) -> str | None
 
 class Topology:
     def __init__(self, settings: Settings, units: AdminUnits, registry: Mapping[str, Delegation], *,
-                 complaints: Store, deadlines: Store, marks: Store, digests: Store) -> None:
+                 complaints: Store, marks: Store, digests: Store) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self.units = units
         self.registry = registry
-        self.complaints, self.deadlines, self.marks, self.digests = complaints, deadlines, marks, digests
+        self.complaints, self.marks, self.digests = complaints, marks, digests
+        self.deadlines = DeadlineIndex()
         self.stages = clock.parse_stages(settings.escalation_stages)
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
@@ -175,11 +177,19 @@ class Topology:
     def start_clock(self, cid: str, state: ComplaintState, partition: int, now: dt.datetime) -> list[Record]:
         """Escalate what is overdue on arrival; index the later stages by deadline."""
         immediate, later = clock.schedule(state, self.stages, now)
-        out = [self.escalation(cid, state, stage, now, partition) for stage in immediate]
         for stage in later:
-            key = clock.due_key(partition, clock.due_at(state, stage), cid, stage.number)
-            out.append(self.deadlines.set(key, [cid, stage.number], partition))
-        return out
+            self.deadlines.add(partition, clock.due_second(clock.due_at(state, stage)), cid, stage.number)
+        return [self.escalation(cid, state, stage, now, partition) for stage in immediate]
+
+    def due_entries(self, state: ComplaintState) -> list[tuple[int, int]]:
+        """(second due, stage) of what the index must hold for a stored state: its stages
+        not sent yet, or the expiry of a resolution waiting for its complaint."""
+        if state.routed:
+            return [(clock.due_second(clock.due_at(state, stage)), stage.number)
+                    for stage in self.stages if clock.should_escalate(state, stage)]
+        if state.pending_since is not None:
+            return [(clock.due_second(dt.datetime.fromisoformat(state.pending_since) + self.pending_ttl), EXPIRY)]
+        return []
 
     def dead_letter(self, m: Incoming, letter: bytes, error: str, source: str) -> list[Record]:
         """Exactly once: the partition's last dead-lettered offset is committed with the letter.
@@ -298,8 +308,7 @@ class Topology:
                                   (m.value or b"").decode("utf-8")]
         out = [self.save(cid, state, m.partition)]
         if effect.kind == "pending" and effect.first:  # its complaint may never come
-            expiry = clock.due_key(m.partition, now + self.pending_ttl, cid, EXPIRY)
-            out.append(self.deadlines.set(expiry, [cid, EXPIRY], m.partition))
+            self.deadlines.add(m.partition, clock.due_second(now + self.pending_ttl), cid, EXPIRY)
         if effect.kind == "late" and effect.first:
             metrics.LATE_RESOLUTIONS.inc()
         if effect.first and effect.kind != "pending":
@@ -321,23 +330,11 @@ class Topology:
 
     # -- the clock -----------------------------------------------------------------------------
     def fire_due(self, partition: int, now: dt.datetime) -> list[Record]:
-        """Escalate what fell due in this partition since the last tick: only that key range."""
-        target = int(now.timestamp())
-        cursor = self.marks.get(CURSOR, partition)
-        if cursor is None:
-            # No cursor saved for this partition (a new one, or a worker killed before its
-            # first save): start at the earliest deadline indexed (keys are in time order),
-            # or a deadline that passed while no worker ran would never fire.
-            first = self.deadlines.first_key(partition)
-            earliest = clock.earliest_second([first] if first else [])
-            cursor = target - 1 if earliest is None else min(target - 1, earliest - 1)
-        if cursor >= target:
+        """Escalate what fell due in this partition (nothing before its index is built)."""
+        if not self.deadlines.is_built(partition):
             return []
-        last = min(target, cursor + MAX_SECONDS_PER_TICK)
         out: list[Record] = []
-        due = self.deadlines.range(partition, clock.second_prefix(partition, cursor + 1),
-                                   clock.second_prefix(partition, last + 1))
-        for key, (cid, number) in due:
+        for cid, number in self.deadlines.pop_due(partition, int(now.timestamp()), MAX_DUE_PER_TICK):
             state = self.state(cid, partition)
             if number == EXPIRY:
                 if state is not None and not state.routed:  # its complaint never came
@@ -348,13 +345,6 @@ class Topology:
                 if stage is not None and state is not None and clock.should_escalate(state, stage):
                     out.append(self.escalation(cid, state, stage, now, partition))
                     out.append(self.save(cid, state, partition))
-            out.append(self.deadlines.delete(key, partition))
-        # The cursor is saved with any escalation, and at least once a minute otherwise:
-        # a restart then rescans at most that much (rescanning is harmless, only slower).
-        if out or last - cursor >= 60 or last % 60 == 0:
-            out.append(self.marks.set(CURSOR, last, partition))
-        else:
-            self.marks.set_local(CURSOR, last, partition)  # no changelog write each tick
         return out
 
     async def states(self, partition: int) -> AsyncIterator[tuple[str, ComplaintState]]:
@@ -367,13 +357,23 @@ class Topology:
             if n % SCAN_YIELD_EVERY == SCAN_YIELD_EVERY - 1:
                 await asyncio.sleep(0)
 
-    async def count_open(self, partition: int) -> None:
-        """Rebuild a newly assigned partition's open-complaint counts from its table."""
+    async def index(self, partition: int) -> None:
+        """Rebuild a newly assigned partition's deadline index and open-complaint counts
+        from its table, in one scan."""
+        self.deadlines.start(partition)
         counts: Counter[tuple[str, int]] = Counter()
-        async for _, state in self.states(partition):
+        async for cid, state in self.states(partition):
             if state.is_open:
                 counts[OpenComplaints.key(state)] += 1
+            for second, stage in self.due_entries(state):
+                self.deadlines.add(partition, second, cid, stage)
         self.open.by_partition[partition] = counts
+        self.deadlines.finish(partition)
+
+    def forget(self, partition: int) -> None:
+        """The partition left this worker, or may have changed while elsewhere."""
+        self.deadlines.forget(partition)
+        self.open.by_partition.pop(partition, None)
 
     # -- the daily digest ------------------------------------------------------------------------
     def digest_due(self, now: dt.datetime) -> dt.date:

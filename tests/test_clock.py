@@ -85,24 +85,6 @@ def test_stage_two_fires_only_when_still_unresolved_at_its_time():
 
 def test_deadlines_round_up_to_the_second_so_they_never_fire_early():
     at = dt.datetime(2021, 11, 10, 2, 0, 0, 300000, tzinfo=UTC)
-    assert clock.due_key(3, at, "C-1", 1) == f"3/{int(at.timestamp()) + 1:011d}/1/C-1"
+    assert clock.due_second(at) == int(at.timestamp()) + 1
     whole = at.replace(microsecond=0)
-    assert clock.due_key(3, whole, "C-1", 2) == f"3/{int(whole.timestamp()):011d}/2/C-1"
-
-
-def test_index_keys_sort_by_time_as_bytes():
-    # A tick reads a key range of RocksDB, which orders keys as bytes (JSON-encoded by Faust).
-    import json
-
-    moments = [dt.datetime(2021, 11, 10, tzinfo=UTC) + dt.timedelta(seconds=s) for s in (0, 9, 10, 99, 100, 86400)]
-    keys = [clock.due_key(0, m, cid, 1) for m, cid in zip(moments, ["z", "a", "m", "b", "y", "c"])]
-    assert sorted(keys, key=lambda k: json.dumps(k).encode()) == keys
-    start = json.dumps(clock.second_prefix(0, int(moments[2].timestamp()))).encode()[:-1]
-    end = json.dumps(clock.second_prefix(0, int(moments[4].timestamp()))).encode()[:-1]
-    assert [k for k in keys if start <= json.dumps(k).encode() < end] == keys[2:4]
-
-
-def test_earliest_second_of_the_deadline_index():
-    # Where a partition's clock resumes when no cursor was saved before a crash.
-    assert clock.earliest_second(["2/01764130000/1/A", "2/01764120000/1/B", "2/01764125000/2/A"]) == 1764120000
-    assert clock.earliest_second([]) is None
+    assert clock.due_second(whole) == int(whole.timestamp())

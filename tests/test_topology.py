@@ -172,3 +172,33 @@ def test_a_resolution_that_came_first_from_the_wrong_office_is_dead_lettered_whe
     assert len(d.values(d.topics.dead_letter)) == 1
     d.advance(DEADLINE + dt.timedelta(seconds=2))
     assert [e["complaint_id"] for e in d.values(d.topics.escalations)] == ["C-12"]
+
+
+def test_a_restarted_worker_rebuilds_its_deadline_index_from_the_complaints_table():
+    """The index lives in memory: a new worker (or one given its partitions back) rebuilds it
+    from the states. What was escalated or resolved is not escalated again; what is due is,
+    once; stage 2 and a waiting resolution's expiry are still kept."""
+    d = driver(escalation_stages="1:48,2:72", pending_resolution_ttl_s=60 * 3600.0)
+    for cid in ("C-10", "C-11", "C-12"):
+        d.submit(complaint(cid, province="79", recorded_at=RECORDED.isoformat()))
+    d.now = RECORDED + dt.timedelta(hours=6)
+    d.resolve(resolution("C-11", RECORDED + dt.timedelta(hours=5)))
+    d.resolve(resolution("C-99", RECORDED + dt.timedelta(hours=5)))  # its complaint never comes
+    d.advance(DEADLINE + dt.timedelta(seconds=1))
+    assert sorted(e["complaint_id"] for e in d.values(d.topics.escalations)) == ["C-10", "C-12"]
+    d.submit(complaint("C-13", province="79", recorded_at=RECORDED.isoformat()))  # overdue on arrival
+    assert len(d.values(d.topics.escalations)) == 3
+
+    d.restart()
+    assert len(d.topology.deadlines) == 4  # stage 2 of C-10, C-12 and C-13; C-99's expiry
+    d.advance(DEADLINE + dt.timedelta(hours=1))
+    assert len(d.values(d.topics.escalations)) == 3, "nothing escalated twice"
+    waiting = d.stores["complaints"].partitions[key_partition("C-99", d.settings.partitions)]
+    assert "C-99" in waiting
+    d.advance(RECORDED + dt.timedelta(hours=72, seconds=1))
+    assert "C-99" not in waiting, "the waiting resolution expired 60 h after it came"
+    stage2 = [e["complaint_id"] for e in d.values(d.topics.escalations) if e["stage"] == 2]
+    assert sorted(stage2) == ["C-10", "C-12", "C-13"]
+    d.restart()
+    d.advance(RECORDED + dt.timedelta(hours=100))
+    assert len(d.values(d.topics.escalations)) == 6 and len(d.topology.deadlines) == 0

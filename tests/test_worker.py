@@ -38,3 +38,16 @@ def test_a_rebuild_without_kafka_fails_clearly_and_is_retried(tmp_path: Path) ->
         assert "Traceback" not in run.stderr
         # Nothing was trusted or rebuilt: the next start distrusts them again.
         assert (tables / "complaints-0.db").exists() and not (tables / CLEAN_MARKER).exists()
+
+
+def test_local_tables_stay_trusted_when_a_table_is_no_longer_kept(tmp_path: Path) -> None:
+    """The deadline index left its table (issue #17): its changelog, remembered from before,
+    is not a reason to distrust the others; a kept table's changelog gone or recreated is."""
+    from processors.startup import remember_identity, untrusted_because
+
+    kept, dropped = "complaints-router-complaints-changelog", "complaints-router-deadlines-changelog"
+    remember_identity(tmp_path, {"cluster_id": "c1", "topics": {kept: "id-1", dropped: "id-2"}})
+    now = {"cluster_id": "c1", "changelogs": [kept], "topics": {kept: "id-1"}}
+    assert untrusted_because(tmp_path, now) is None
+    assert "deleted and created again" in untrusted_because(tmp_path, {**now, "topics": {kept: "id-9"}})
+    assert "was deleted" in untrusted_because(tmp_path, {**now, "topics": {}})
