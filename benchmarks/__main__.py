@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from benchmarks.naive import naive_router
@@ -80,6 +81,35 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class VisibilityWatch:
+    """A read_committed consumer of the routed topics, from their ends on, noting when each
+    of `ids` arrives (wall clock, seconds)."""
+
+    def __init__(self, settings: Settings, topics: list[str], ids: set[str]) -> None:
+        self.seen: dict[str, float] = {}
+        self.done = threading.Event()
+        self.consumer = KafkaConsumer(*topics, **settings.kafka_python("admin"), group_id=None,
+                                      isolation_level="read_committed", auto_offset_reset="latest")
+        self.consumer.poll(timeout_ms=2000)  # joined, at the ends
+        self.thread = threading.Thread(target=self.run, args=(ids,), daemon=True)
+        self.thread.start()
+
+    def run(self, ids: set[str]) -> None:
+        while not self.done.is_set():
+            for records in self.consumer.poll(timeout_ms=200).values():
+                now = time.time()
+                for r in records:
+                    key = r.key.decode() if r.key else ""
+                    if key in ids and key not in self.seen:
+                        self.seen[key] = now
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.thread.join(timeout=10)
+        self.consumer.close()
+        return self.seen
 
 
 STEPS = ["producer_and_backlog", "naive_baseline", "faust_ceiling", "faust_ceiling_fanout", "router_backlog", "two_workers_backlog",
@@ -243,12 +273,14 @@ class Bench:
                     f"two Faust workers in one group, same backlog of {self.args.backlog:,}, same cores")
 
     def steady_rate_and_latency(self) -> None:
-        rate = self.router_rate / 2
+        rate = self.args.steady_rate or self.router_rate / 2
         seconds = self.args.steady_seconds
         n = int(rate * seconds)
         log(f"steady load: {rate:,.0f}/s for {seconds} s ({n:,} complaints)")
         batch = self.complaints(n, dt.datetime.now(dt.timezone.utc))
         before = self.received()
+        ids = {c["complaint_id"] for c in batch}
+        seen = VisibilityWatch(self.settings, self.topics.routed_outputs(), ids)
         with ComplaintPublisher(self.settings) as pub:
             start = time.monotonic()
             for i, c in enumerate(batch):
@@ -261,7 +293,8 @@ class Bench:
         _, done = self.wait_received(before + n, timeout_s=600)
         self.record("router_steady_rate", n / max(done - start, 1e-9), "complaints/s",
                     f"routed while {offered:,.0f}/s were offered")
-        ids = {c["complaint_id"] for c in batch}
+        time.sleep(2 * self.settings.commit_interval_s + 1)  # the last transactions commit
+        visible_at = seen.stop()
         # The steady complaints sit behind the whole backlog: read to the end (the default
         # 30 s cut the read short and left a third of them unmatched).
         submitted = {r.key.decode(): r.timestamp for r in read_committed([self.topics.submitted], self.settings, 600)
@@ -274,6 +307,12 @@ class Bench:
                         f"Kafka timestamp of submitted to routed event, at {offered:,.0f}/s offered",
                         "<= 100" if q == 0.99 else "")
         self.record("e2e_latency_samples", len(latencies), "events", "complaints matched for the latency figures")
+        # What an office's read_committed consumer sees: the routed event arrives once its
+        # transaction commits (COMMIT_INTERVAL_S), not when it is sent.
+        visible = [(visible_at[k] - submitted[k] / 1000) * 1000 for k in ids if k in visible_at and k in submitted]
+        for q in (0.5, 0.99):
+            self.record(f"visible_latency_p{int(q * 100)}", pct(visible, q), "ms",
+                        "Kafka timestamp of submitted to a read_committed consumer receiving the routed event")
 
     def million_open(self) -> None:
         if self.worker is None:  # run on its own (--steps)
@@ -420,6 +459,8 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=200_000)
     parser.add_argument("--open", type=int, default=1_000_000)
     parser.add_argument("--steady-seconds", type=int, default=30)
+    parser.add_argument("--steady-rate", type=float, default=0.0,
+                        help="complaints/s offered in the latency step (default: half the router's backlog rate)")
     parser.add_argument("--sink-seconds", type=int, default=120)
     parser.add_argument("--spread-hours", type=float, default=24.0,
                         help="recorded_at spread over this many hours before now (0: a burst recorded as published)")
