@@ -9,6 +9,7 @@ read_committed, before the worker starts (processors/changelogs.py).
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -118,6 +119,16 @@ def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
           f"in {rebuilt.seconds:.1f} s", file=sys.stderr, flush=True)
 
 
+def quiet_gc() -> None:
+    """Collect cyclic garbage less often. The router allocates a few hundred objects per
+    complaint, few of them in cycles; at Python's default (a young collection every 700
+    allocations) the collector took about a tenth of the worker's CPU (two A/B rounds on a
+    40,000 backlog: 520 -> 447 and 568 -> 513 µs CPU per complaint). What exists at start
+    (modules, the app) is frozen out of every collection."""
+    gc.set_threshold(50_000, 50, 100)
+    gc.freeze()
+
+
 def run(loglevel: str = "info") -> int:
     settings = Settings.from_env()
     mode.loop.use(settings.faust_loop)  # before anything creates a loop
@@ -131,6 +142,7 @@ def run(loglevel: str = "info") -> int:
         print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     metrics.serve(settings.worker_metrics_port, settings.metrics_host)
+    quiet_gc()
     worker = DiagnosticWorker(app, loglevel=loglevel, quiet=True, override_logging=True)
     code = 1
     try:
