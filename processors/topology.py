@@ -360,15 +360,20 @@ class Topology:
     async def index(self, partition: int) -> None:
         """Rebuild a newly assigned partition's deadline index and open-complaint counts
         from its table, in one scan."""
+        started = time.monotonic()
         self.deadlines.start(partition)
         counts: Counter[tuple[str, int]] = Counter()
+        states = 0
         async for cid, state in self.states(partition):
+            states += 1
             if state.is_open:
                 counts[OpenComplaints.key(state)] += 1
             for second, stage in self.due_entries(state):
                 self.deadlines.add(partition, second, cid, stage)
         self.open.by_partition[partition] = counts
         self.deadlines.finish(partition)
+        log.info("partition %s: deadline index rebuilt from %s states in %.1f s", partition, states,
+                 time.monotonic() - started)
 
     def forget(self, partition: int) -> None:
         """The partition left this worker, or may have changed while elsewhere."""
