@@ -44,8 +44,8 @@ TRANSACTION_TIMEOUT_MS = 300_000
 
 
 class Record(NamedTuple):
-    """One record to send (a NamedTuple: the router makes three per complaint, and a frozen
-    dataclass costs several times as much to build)."""
+    """One record to send (a NamedTuple: the router makes two or more per complaint, and a
+    frozen dataclass costs several times as much to build)."""
 
     topic: str
     key: bytes | None

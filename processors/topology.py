@@ -152,8 +152,11 @@ class Topology:
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
         self.open = OpenComplaints()
-        self.handlers = {"submitted": self.on_submitted, "resolved": self.on_resolved,
-                         "delegations": self.on_delegation, "internal.digest-parts": self.on_digest_part}
+        # input topic -> (its source name in dead letters and metrics, its handler)
+        self.handlers = {self.topics.submitted: ("submitted", self.on_submitted),
+                         self.topics.resolved: ("resolved", self.on_resolved),
+                         self.topics.delegations: ("delegations", self.on_delegation),
+                         self.topics.digest_parts: ("digest-parts", self.on_digest_part)}
 
     # -- state ---------------------------------------------------------------------------------
     def state(self, cid: str, partition: int) -> ComplaintState | None:
@@ -221,9 +224,9 @@ class Topology:
     def handle(self, m: Incoming, now: dt.datetime) -> list[Record]:
         """The records input `m` causes. A bug of ours must not lose the event: it goes to the
         dead letter whole (internal_error), from where it can be replayed once mended."""
-        source = self.topics.source_of(m.topic).removeprefix("complaints.")
+        source, handler = self.handlers[m.topic]
         try:
-            return self.handlers[source](m, now)
+            return handler(m, now)
         except Exception as exc:
             log.exception("cannot handle offset %s of %s[%s]", m.offset, m.topic, m.partition)
             return self.refuse(m, Unreadable("internal_error", f"{type(exc).__name__}: {exc}"), source, now)
