@@ -283,7 +283,7 @@ def test_dead_letters_are_replayed_after_correction(kafka, worker, tmp_path):
 def test_a_clean_stop_records_the_changelog_offset_of_every_table_partition(kafka, worker_factory, tmp_path):
     # A clean restart trusts the local tables and reads their changelogs only past the offset
     # recorded in RocksDB. faust-streaming never records it in exactly_once mode
-    # (processors/eos.py, TableWriter.persisted); without it every restart re-read everything.
+    # (processors/eos.py, record_changelog_positions); without it every restart re-read everything.
     from rocksdict import AccessType, Rdict
 
     from processors.readback import read_committed
