@@ -2,11 +2,13 @@
 agent does nothing but forward each submission unchanged to one topic, in the source
 partition's transaction (processors.eos), with the router's app settings.
 
-Events are taken in batches and each source partition's records sent together, as the
-router does (processors/app.py). No validation, routing, state or metrics: the router's rate divided by this one is the share
-of the per-event cost that is ours. With `fanout`, each submission goes to one of the 63
+Events are taken in batches and each source partition's records sent together, through
+the router's own loop (processors.app.in_batches). No validation, routing, state or
+metrics: the router's rate divided by this one is the share of the per-event cost that is
+ours. With `fanout`, each submission goes to one of the 63
 jurisdiction topics (by a hash of its key) instead of one topic: what the contract's
-fan-out costs by itself (a transaction touches ~400 partitions, each batch holds few records).
+fan-out costs by itself (each partition's transaction touches ~70 partitions, each batch
+holds few records).
 
     python -m benchmarks.ceiling SOURCE_PREFIX [fanout]   # reads SOURCE_PREFIX's submissions; the
                                                           # rest from the environment
@@ -14,14 +16,16 @@ fan-out costs by itself (a transaction touches ~400 partitions, each batch holds
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import zlib
 from dataclasses import replace
+from typing import Any
 
 import faust
 import mode.loop
 
-from processors.app import faust_app
+from processors.app import faust_app, in_batches
 from processors.eos import Record, TransactionalSender
 from schemas.settings import Settings
 from schemas.topics import Topics
@@ -34,16 +38,13 @@ def build(source: Settings, target: Settings, app_id: str, fanout: bool = False)
     topics = Topics(target.topic_prefix)
     outs = topics.all_jurisdictions() if fanout else [topics.triage]
 
+    def forward(message: Any, now: dt.datetime) -> list[Record]:
+        out = outs[zlib.crc32(message.key or b"") % len(outs)]
+        return [Record(out, message.key, message.value, message.partition)]
+
     @app.agent(submitted)
-    async def forward(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(target.worker_batch_size, within=target.worker_batch_wait_s):
-            by_tp = {}
-            for event in events:
-                message = event.message
-                out = outs[zlib.crc32(message.key or b"") % len(outs)]
-                by_tp.setdefault(message.tp, []).append(Record(out, message.key, message.value, message.partition))
-            for tp, records in by_tp.items():
-                await sender.send_atomically(tp, records)
+    async def forward_all(stream: faust.StreamT) -> None:
+        await in_batches(stream, target, sender, forward)
 
     return app
 
