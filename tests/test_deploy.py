@@ -109,6 +109,18 @@ def test_grafana_dashboard_is_well_formed():
             assert t["expr"].strip() and t["datasource"]["uid"] == datasource_uid
 
 
+def compose_volumes(service: dict) -> dict[str, tuple[str, bool]]:
+    """source -> (target, read only), from either of compose's volume syntaxes."""
+    volumes = {}
+    for v in service.get("volumes", []):
+        if isinstance(v, str):
+            source, target, *mode = v.split(":")
+            volumes[source] = (target, mode == ["ro"])
+        else:
+            volumes[v["source"]] = (v["target"], bool(v.get("read_only")))
+    return volumes
+
+
 def test_compose_file_is_accepted_by_docker_compose():
     if shutil.which("docker") and run("docker", "compose", "version").returncode == 0:
         cmd = ["docker", "compose"]
@@ -123,7 +135,23 @@ def test_compose_file_is_accepted_by_docker_compose():
     services = config["services"]
     assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "worker", "sink", "prometheus", "grafana"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] >= 2
-    assert services["kafka-1"]["environment"]["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+    assert services["kafka-1"]["environment"]["MIN_ISR"] == "2"
+    # Kafka authenticates as the local broker does, over TLS (the node script and template are
+    # run for real in test_compose_kafka_integration.py); each service mounts its own principal.
+    template = (DEPLOY / "compose" / "kafka-node.properties").read_text()
+    protocols = re.search(r"^listener.security.protocol.map=(.*)$", template, re.M).group(1)
+    assert protocols == "SASL_SSL:SASL_SSL,CONTROLLER:SSL" and "allow.everyone.if.no.acl.found=false" in template
+    for node in ("kafka-1", "kafka-2", "kafka-3"):
+        assert services[node]["entrypoint"] == ["/opt/complaints/kafka-node.sh"]
+        assert services[node]["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
+        assert compose_volumes(services[node])[f"{node}-secrets"] == ("/etc/kafka/secrets", True)
+    for service, principal in (("worker", "router"), ("sink", "sink"), ("principals", "admin")):
+        env = services[service]["environment"]
+        assert env["KAFKA_CLIENT_PROPERTIES"] == "/etc/kafka/client/client.properties"
+        mounts = {k: v for k, v in compose_volumes(services[service]).items() if k.endswith("-secrets")}
+        assert mounts[f"{principal}-secrets"] == ("/etc/kafka/client", True)
+        assert set(mounts) <= {f"{principal}-secrets", "kafka-secrets"}
+    assert not {"kafka-secrets"} & {*compose_volumes(services["worker"]), *compose_volumes(services["sink"])}
 
 
 def test_kubernetes_manifests_pass_a_strict_schema_check():

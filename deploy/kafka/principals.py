@@ -9,6 +9,13 @@
                               admin (idempotent)
     principals.py rotate USER a new password for USER: set on the broker, in secrets.json and in
                               its client file (clients holding the old one must restart)
+    principals.py compose NODE[=NAME,...] ...
+                              the compose project's secrets (its `secrets` service): the above
+                              with SASL_SSL client files, a CA and a certificate per node
+                              (deploy/kafka/tls.py), and one directory per mount (mounts/<name>:
+                              a node's keystore and logins, a client's file and the CA)
+
+KAFKA_SECRETS_DIR puts it all somewhere else than .run/kafka (the compose secrets volume).
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from schemas.identities import grants, principals  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from schemas.topics import Topics  # noqa: E402
 
-RUN = ROOT / ".run" / "kafka"
+RUN = Path(os.environ.get("KAFKA_SECRETS_DIR") or ROOT / ".run" / "kafka")
 SECRETS = RUN / "secrets.json"
 CLIENTS = RUN / "clients"
 BOOTSTRAP = os.environ.get("LOCAL_KAFKA", "127.0.0.1:9092")
+# The compose clients' mounts: each service sees its own principal's directory here.
+CLIENT_MOUNT = "/etc/kafka/client"
 
 
 def jaas(user: str, password: str) -> str:
@@ -41,8 +50,19 @@ def load() -> dict[str, str]:
     return json.loads(SECRETS.read_text())
 
 
+def client_ca() -> str | None:
+    """Where clients find the CA, once the install has one (compose: SASL_SSL), else None
+    (the local broker: SASL_PLAINTEXT on 127.0.0.1)."""
+    if not (RUN / "tls" / "ca.pem").exists():
+        return None
+    return os.environ.get("KAFKA_CLIENT_CA", f"{CLIENT_MOUNT}/ca.pem")
+
+
 def make_secrets() -> None:
+    """Passwords (made once, kept) and a client file per principal, SASL_SSL when the
+    install has a CA; a service's mount gets its principal's file again."""
     RUN.mkdir(parents=True, exist_ok=True)
+    tls_ca = client_ca()
     known = load() if SECRETS.exists() else {}
     for user in ["broker", *principals()]:
         known.setdefault(user, secrets.token_urlsafe(24))  # URL-safe: no quoting in JAAS
@@ -54,18 +74,27 @@ def make_secrets() -> None:
         if user == "broker":
             continue
         path = CLIENTS / f"{user}.properties"
-        path.write_text(f"# {user}: written by make up (deploy/kafka/principals.py)\n"
-                        f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
-                        f"sasl.jaas.config={jaas(user, password)}\n")
+        tls = f"ssl.truststore.type=PEM\nssl.truststore.location={tls_ca}\n" if tls_ca else ""
+        path.write_text(f"# {user}: written by deploy/kafka/principals.py\n"
+                        f"security.protocol={'SASL_SSL' if tls_ca else 'SASL_PLAINTEXT'}\n"
+                        f"sasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas(user, password)}\n{tls}")
         path.chmod(0o600)
+        mounted = RUN / "mounts" / user / "client.properties"
+        if mounted.exists():
+            mounted.write_text(path.read_text())
 
 
-def admin_client(password: str | None = None):
+def admin_client():
+    """The admin API as `admin`, with the settings of its client file (SASL_PLAINTEXT locally,
+    SASL_SSL in compose)."""
     from kafka.admin import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=BOOTSTRAP, security_protocol="SASL_PLAINTEXT",
-                            sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="admin",
-                            sasl_plain_password=password or load()["admin"], client_id="complaints-principals")
+    from schemas.kafka_client import client_security
+
+    settings = client_security("admin", str(CLIENTS / "admin.properties")).kafka_python()
+    if (RUN / "tls" / "ca.pem").exists():  # the maker of the secrets reads the CA where it keeps it
+        settings["ssl_cafile"] = str(RUN / "tls" / "ca.pem")
+    return KafkaAdminClient(bootstrap_servers=BOOTSTRAP, client_id="complaints-principals", **settings)
 
 
 def set_passwords(admin, passwords: dict[str, str]) -> None:
@@ -129,6 +158,43 @@ def apply_acls() -> int:
         admin.close()
 
 
+def compose(nodes: list[str]) -> None:
+    """Everything the compose project's services mount, made once and kept: NODE=NAME,NAME
+    adds host names to the node's certificate (the test on this machine reaches it as
+    localhost). The client files name the CA where each service mounts it
+    (KAFKA_CLIENT_CA, default /etc/kafka/client/ca.pem)."""
+    import shutil
+
+    from tls import authority, node_keystore
+
+    tls_dir = RUN / "tls"
+    ca = authority(tls_dir)
+    make_secrets()
+    passwords = load()
+
+    def mount(name: str, files: dict[str, str | Path]) -> None:
+        target = RUN / "mounts" / name
+        target.mkdir(parents=True, exist_ok=True)
+        for file, content in files.items():
+            path = target / file
+            if isinstance(content, Path):
+                shutil.copyfile(content, path)
+            else:
+                path.write_text(content)
+            path.chmod(0o600)
+
+    for spec in nodes:
+        node, _, extra = spec.partition("=")
+        keystore = node_keystore(tls_dir, node, [n for n in extra.split(",") if n])
+        mount(node, {"node.pem": keystore, "ca.pem": ca, "broker.jaas": jaas("broker", passwords["broker"]),
+                     "scram.args": "".join(f"SCRAM-SHA-512=[name={u},password={passwords[u]}]\n"
+                                           for u in ("admin", "broker"))})
+    # The services of the compose project, each with its own principal only.
+    for user in ("admin", "router", "sink"):
+        mount(user, {"client.properties": CLIENTS / f"{user}.properties", "ca.pem": ca})
+    print(f"kafka: compose secrets in {RUN} (nodes {', '.join(n.partition('=')[0] for n in nodes)})", file=sys.stderr)
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "secrets":
@@ -142,6 +208,8 @@ def main() -> None:
         print(f"kafka: {apply_acls()} ACLs in place", file=sys.stderr)
     elif command == "rotate" and len(sys.argv) == 3:
         rotate(sys.argv[2])
+    elif command == "compose" and len(sys.argv) > 2:
+        compose(sys.argv[2:])
     else:
         raise SystemExit(__doc__)
 
