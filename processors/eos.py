@@ -214,7 +214,10 @@ class DrainingConsumer(aiokafka_driver.Consumer):
     own handler runs: stop handing out events, let the timers finish (the gate they hold),
     wait for the events under way, commit their offsets and end every open transaction,
     then stop the transactional producers (Faust starts those of the next assignment).
-    A transaction that cannot commit stops the worker (CommitFailed)."""
+    A transaction that cannot commit stops the worker (CommitFailed).
+
+    Two more below: the position Faust's recovery compares with a changelog's end, and the
+    fetch loop handing a message to its stream without a task when nothing can block."""
 
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         app = self.app
@@ -240,7 +243,6 @@ class DrainingConsumer(aiokafka_driver.Consumer):
         async with timer_gate(self.app):
             await super().on_stop()  # waits for the events under way and commits their offsets
             await self.app.producer.commit_open_transactions()
-
 
     async def position(self, tp: TP) -> int | None:
         """The offset of the last record fetched from `tp` (one before the position).

@@ -25,7 +25,8 @@ CURVE = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
 def openssl(*args: str) -> None:
     done = subprocess.run(["openssl", *args], capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"openssl {args[0]}: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+        lines = done.stderr.strip().splitlines()
+        raise SystemExit(f"openssl {args[0]}: {lines[-1] if lines else f'exit {done.returncode}'}")
 
 
 def authority(tls: Path) -> Path:
