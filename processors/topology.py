@@ -152,11 +152,14 @@ class Topology:
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
         self.open = OpenComplaints()
-        # input topic -> (its source name in dead letters and metrics, its handler)
-        self.handlers = {self.topics.submitted: ("submitted", self.on_submitted),
-                         self.topics.resolved: ("resolved", self.on_resolved),
-                         self.topics.delegations: ("delegations", self.on_delegation),
-                         self.topics.digest_parts: ("digest-parts", self.on_digest_part)}
+        # input topic -> (its source name in dead-letter marks and metrics, its handler); the
+        # names are the contract names without "complaints." as they always were (a mark's key
+        # holds it: a new name would forget which offsets were dead-lettered already).
+        self.handlers = {topic: (self.topics.source_of(topic).removeprefix("complaints."), handler)
+                         for topic, handler in ((self.topics.submitted, self.on_submitted),
+                                                (self.topics.resolved, self.on_resolved),
+                                                (self.topics.delegations, self.on_delegation),
+                                                (self.topics.digest_parts, self.on_digest_part))}
 
     # -- state ---------------------------------------------------------------------------------
     def state(self, cid: str, partition: int) -> ComplaintState | None:
