@@ -2,8 +2,8 @@
 agent does nothing but forward each submission unchanged to one topic, in the source
 partition's transaction (processors.eos), with the router's app settings.
 
-Events are taken in batches and each source partition's records sent together, through
-the router's own loop (processors.app.in_batches). No validation, routing, state or
+Records go from the fetch to the handler a chunk at a time and each chunk's records are sent
+together, through the router's own path (processors.delivery, processors.app.chunk_handler). No validation, routing, state or
 metrics: the router's rate divided by this one is the share of the per-event cost that is
 ours. With `fanout`, each submission goes to one of the 63
 jurisdiction topics (by a hash of its key) instead of one topic: what the contract's
@@ -20,13 +20,14 @@ import datetime as dt
 import sys
 import zlib
 from dataclasses import replace
-from typing import Any
 
 import faust
 import mode.loop
 
-from processors.app import faust_app, in_batches
+from processors.app import chunk_handler, faust_app
+from processors.delivery import handle_directly
 from processors.eos import Record, TransactionalSender
+from processors.topology import Incoming
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -38,13 +39,11 @@ def build(source: Settings, target: Settings, app_id: str, fanout: bool = False)
     topics = Topics(target.topic_prefix)
     outs = topics.all_jurisdictions() if fanout else [topics.triage]
 
-    def forward(message: Any, now: dt.datetime) -> list[Record]:
+    def forward(message: Incoming, now: dt.datetime) -> list[Record]:
         out = outs[zlib.crc32(message.key or b"") % len(outs)]
         return [Record(out, message.key, message.value, message.partition)]
 
-    @app.agent(submitted)
-    async def forward_all(stream: faust.StreamT) -> None:
-        await in_batches(stream, target, sender, forward)
+    handle_directly(app, submitted, chunk_handler(sender, forward), target.worker_batch_size)
 
     return app
 

@@ -50,7 +50,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "PRODUCER_LINGER_MS": str(settings.producer_linger_ms),
         "WORKER_BATCH_SIZE": str(settings.worker_batch_size),
-        "WORKER_BATCH_WAIT_S": str(settings.worker_batch_wait_s),
         "DIGEST_CLOCK_OFFSET_S": str(settings.digest_clock_offset_s),
         "SESSION_TIMEOUT_S": str(settings.session_timeout_s),
         "PENDING_RESOLUTION_TTL_S": str(settings.pending_resolution_ttl_s),

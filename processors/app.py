@@ -1,24 +1,26 @@
 """The Faust stream worker: routes complaints and keeps their 48-hour clock.
 
-This module is the wiring only: topics, tables, agents and timers. What each input does is
+This module is the wiring only: topics, tables, input handlers and timers. What each input does is
 in processors/topology.py (handlers that take state and an event and return the records
 to send), tested without a broker through processors/driver.py. Tables are RocksDB with
 changelogs, co-partitioned with complaints.submitted and complaints.resolved (both keyed
 by complaint_id); every event's outputs and table writes go out in its source partition's
-transaction (processors/eos.py).
+transaction (processors/eos.py). The inputs reach their handlers straight from the fetch,
+a chunk at a time, not through Faust agents (processors/delivery.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
 from faust.types import TP
 
 from processors import metrics
+from processors.delivery import ChunkHandler, handle_directly
 from processors.eos import Record, TransactionalSender, Transport, timer_gate
 from processors.recovery import Tables
 from processors.registry import DelegationRegistry, RegistryFollower
@@ -69,28 +71,29 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     return app
 
 
-def incoming(message: Any) -> Incoming:
-    return Incoming(message.topic, message.partition, message.offset, message.key, message.value,
-                    message.timestamp)
+def incoming(record: Any) -> Incoming:
+    """A fetched record (aiokafka's ConsumerRecord) as the handlers see it."""
+    timestamp = record.timestamp
+    return Incoming(record.topic, record.partition, record.offset, record.key, record.value,
+                    None if timestamp is None else timestamp / 1000)
 
 
-async def in_batches(stream: faust.StreamT, settings: Settings, sender: TransactionalSender,
-                     handle: Callable[[Any, dt.datetime], list[Record]]) -> None:
-    """Feed the stream's events to `handle` a batch at a time, then send each source
-    partition's records in one step of its transaction. Sending a batch at once wakes
-    aiokafka's sender once, not per record: with the router's fan-out (a record to one of
-    ~70 partitions per transaction) its per-wake scan of every pending batch was the largest
-    cost (a forwarding agent: 1,450/s one event at a time, 2,850/s in batches). Events are
-    acknowledged (their offsets committable) only after the batch is sent."""
-    async for events in stream.take_events(settings.worker_batch_size, within=settings.worker_batch_wait_s):
+def chunk_handler(sender: TransactionalSender, handle: Callable[[Incoming, dt.datetime], list[Record]]) -> ChunkHandler:
+    """Handle a chunk of one source partition's records, then send every record they cause
+    in one step of that partition's transaction (processors/delivery.py acknowledges the
+    chunk after). Sending a chunk at once wakes aiokafka's sender once, not per record: with
+    the router's fan-out (a record to one of ~70 partitions per transaction) its per-wake
+    scan of every pending batch was the largest cost (a forwarding agent: 1,450/s one event
+    at a time, 2,850/s in batches)."""
+    async def deliver(tp: TP, records: Sequence[Any]) -> None:
         now = utcnow()
-        by_source: dict[TP, list[Record]] = {}
-        for event in events:
-            records = handle(event.message, now)
-            if records:
-                by_source.setdefault(event.message.tp, []).extend(records)
-        for tp, records in by_source.items():
-            await sender.send_atomically(tp, records)
+        out: list[Record] = []
+        for record in records:
+            out.extend(handle(incoming(record), now))
+        if out:
+            await sender.send_atomically(tp, out)
+
+    return deliver
 
 
 def build_app(settings: Settings | None = None) -> faust.App:
@@ -116,30 +119,18 @@ def build_app(settings: Settings | None = None) -> faust.App:
               for name in ("complaints", "marks", "digests")}
     topology = Topology(settings, units, registry, **{name: FaustStore(t) for name, t in tables.items()})
 
-    def handle(message: Any, now: dt.datetime) -> list[Record]:
-        return topology.handle(incoming(message), now)
+    deliver = chunk_handler(sender, topology.handle)
 
-    def route(message: Any, now: dt.datetime) -> list[Record]:
-        processed[message.partition] = message.offset
-        return handle(message, now)
+    async def route(tp: TP, records: Sequence[Any]) -> None:
+        if not follower.ready.is_set():  # routing needs the delegations granted so far
+            await follower.ready.wait()
+        processed[tp.partition] = records[-1].offset
+        await deliver(tp, records)
 
-    # -- agents: one handler each ------------------------------------------------------------
-    @app.agent(submitted)
-    async def route_complaints(stream: faust.StreamT) -> None:
-        await follower.ready.wait()
-        await in_batches(stream, settings, sender, route)
-
-    @app.agent(resolved)
-    async def record_resolutions(stream: faust.StreamT) -> None:
-        await in_batches(stream, settings, sender, handle)
-
-    @app.agent(delegation_events)
-    async def check_delegations(stream: faust.StreamT) -> None:
-        await in_batches(stream, settings, sender, handle)
-
-    @app.agent(digest_parts)
-    async def assemble_digests(stream: faust.StreamT) -> None:
-        await in_batches(stream, settings, sender, handle)
+    # -- inputs: straight from the fetch to the handlers, a chunk at a time -----------------------
+    handle_directly(app, submitted, route, settings.worker_batch_size)
+    for topic in (resolved, delegation_events, digest_parts):
+        handle_directly(app, topic, deliver, settings.worker_batch_size)
 
     # -- timers: per owned partition, between rebalances ---------------------------------------
     def ready() -> bool:

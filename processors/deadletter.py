@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from schemas.models import DeadLetter
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where an event was read: enough to put a corrected copy back."""
+class Source(NamedTuple):
+    """Where an event was read: enough to put a corrected copy back (a NamedTuple: the
+    router makes one per complaint)."""
 
     topic: str
     partition: int

@@ -35,9 +35,10 @@ from collections.abc import Mapping, Sequence, Set
 from typing import Any, NamedTuple
 
 import faust
-from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
+
+from processors.delivery import DirectDelivery
 
 # The broker aborts a transaction left open this long and fences its producer (aiokafka's
 # default is 60 s). Commits come every COMMIT_INTERVAL_S; this is only a margin.
@@ -203,7 +204,7 @@ def record_changelog_positions(sends: Sequence[tuple[Any, Any]]) -> None:
         store.set_persisted_offset(tp, offset)
 
 
-class DrainingConsumer(aiokafka_driver.Consumer):
+class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
     """Faust's consumer, finishing its transactions before partitions are revoked.
 
     aiokafka rebalances eagerly: every partition is revoked, even those the worker keeps.
@@ -216,8 +217,8 @@ class DrainingConsumer(aiokafka_driver.Consumer):
     then stop the transactional producers (Faust starts those of the next assignment).
     A transaction that cannot commit stops the worker (CommitFailed).
 
-    Two more below: the position Faust's recovery compares with a changelog's end, and the
-    fetch loop handing a message to its stream without a task when nothing can block."""
+    Also: the position Faust's recovery compares with a changelog's end (below), and the
+    fetch loop delivering the worker's inputs in chunks (processors/delivery.py)."""
 
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         app = self.app
@@ -259,73 +260,6 @@ class DrainingConsumer(aiokafka_driver.Consumer):
         fetched, the comparison means "the last record was read"."""
         position = await super().position(tp)
         return None if position is None else position - 1
-
-    def delivers_without_waiting(self, tp: TP) -> bool:
-        """True when handing a message of `tp` to its streams cannot wait: flow not stopped
-        or suspended, producer buffer below its limit, the conductor's subscription lock
-        free and no subscribed stream's queue full (Faust's delivery, faust/transport/
-        conductor.py, waits on exactly these)."""
-        app = self.app
-        conductor = app.topics
-        buffer = app.producer.buffer
-        return (not self.suspend_flow.is_set() and app.flow_control.is_active()
-                and buffer.size <= buffer.max_messages and not conductor._tp_to_callback_lock.locked()
-                and not any(channel.queue.full() for channel in conductor._tp_index.get(tp, ())))
-
-    async def _drain_messages(self, fetcher: Any) -> None:
-        """Faust's fetch loop (faust/transport/consumer.py, Consumer._drain_messages) with
-        one change: a message is delivered by awaiting its callback directly when delivery
-        cannot wait. Faust wraps every delivery in `wait_first(callback, suspend_flow)`, four
-        tasks and an asyncio.wait per message, so that a rebalance can abandon a delivery
-        blocked on flow control; a delivery that may block still goes that way here."""
-        callback = self.callback
-        getmany = self.getmany
-        consumer_stopped = self._stopped.is_set
-        fetcher_stopped = fetcher._stopped.is_set
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        direct = self.delivers_without_waiting
-        since_yield = 0
-        try:
-            while not (consumer_stopped() or fetcher_stopped()):
-                self.diag.set_flag(CONSUMER_FETCHING)
-                messages = getmany(timeout=1.0)
-                await self.sleep(0)
-                if not self.should_stop:
-                    async for tp, message in messages:
-                        since_yield += 1
-                        if since_yield > 100:
-                            await asyncio.sleep(0)
-                            since_yield = 0
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is not None and offset < r_offset:
-                            continue  # read before (Faust drops it alike)
-                        if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, r_offset + 1, offset)
-                        if self._commit_every is not None and self._n_acked >= self._commit_every:
-                            self._n_acked = 0
-                            await self.commit()
-                        if direct(tp):
-                            await callback(message)
-                        else:
-                            await self.wait_first(callback(message), self.suspend_flow.wait())
-                        set_read_offset(tp, offset)
-                self.diag.unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
-        finally:
-            self.diag.unset_flag(CONSUMER_FETCHING)
 
 
 def timer_gate(app: faust.App) -> asyncio.Lock:

@@ -80,10 +80,9 @@ class Settings:
     # Nothing is visible to read_committed consumers before the commit anyway. Same machine,
     # three runs each on a 40,000 backlog: 1,850/s at 50 ms, 2,036/s at 1,000 ms (medians).
     producer_linger_ms: int = 1000  # (Faust reads the same variable for its own setting: an integer)
-    # The worker handles events in batches of at most this many, waiting at most this long
-    # for one to fill, and sends each batch's records together (processors/app.py).
+    # The worker hands each partition's fetched records to its handlers in chunks of at most
+    # this many and sends each chunk's records together (processors/delivery.py).
     worker_batch_size: int = 200
-    worker_batch_wait_s: float = 0.01
     # A worker killed without leaving its group holds its partitions until this expires:
     # it bounds how long a crash stalls routing (Kafka's default is 45-60 s).
     session_timeout_s: float = 10.0
@@ -149,7 +148,6 @@ class Settings:
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),
             producer_linger_ms=_int("PRODUCER_LINGER_MS", 1000),
             worker_batch_size=_int("WORKER_BATCH_SIZE", 200),
-            worker_batch_wait_s=_float("WORKER_BATCH_WAIT_S", 0.01),
             session_timeout_s=_float("SESSION_TIMEOUT_S", 10.0),
             faust_loop=env.get("FAUST_LOOP") or "uvloop",
             kafka_client_properties=env.get("KAFKA_CLIENT_PROPERTIES", ""),
