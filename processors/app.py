@@ -122,13 +122,12 @@ def build_app(settings: Settings | None = None) -> faust.App:
     deliver = chunk_handler(sender, topology.handle)
 
     async def route(tp: TP, records: Sequence[Any]) -> None:
-        if not follower.ready.is_set():  # routing needs the delegations granted so far
-            await follower.ready.wait()
         processed[tp.partition] = records[-1].offset
         await deliver(tp, records)
 
     # -- inputs: straight from the fetch to the handlers, a chunk at a time -----------------------
-    handle_directly(app, submitted, route, settings.worker_batch_size)
+    # Routing needs the delegations granted so far: it starts once the registry has read them.
+    handle_directly(app, submitted, route, settings.worker_batch_size, ready=follower.ready)
     for topic in (resolved, delegation_events, digest_parts):
         handle_directly(app, topic, deliver, settings.worker_batch_size)
 

@@ -37,6 +37,7 @@ class Direct:
     def __init__(self) -> None:
         self.chunk_size = 200
         self.handlers: dict[str, ChunkHandler] = {}
+        self.ready: dict[str, asyncio.Event] = {}  # what a topic's handler needs first
 
 
 def direct_inputs(app: faust.App) -> Direct:
@@ -46,14 +47,18 @@ def direct_inputs(app: faust.App) -> Direct:
     return direct
 
 
-def handle_directly(app: faust.App, topic: faust.TopicT, handler: ChunkHandler, chunk_size: int) -> None:
+def handle_directly(app: faust.App, topic: faust.TopicT, handler: ChunkHandler, chunk_size: int,
+                    ready: asyncio.Event | None = None) -> None:
     """Subscribe the worker to `topic` (as an agent would) and hand its records to `handler`
-    in chunks of at most `chunk_size`."""
+    in chunks of at most `chunk_size`, once `ready` is set. (Waiting for it happens before a
+    chunk counts as in flight: a rebalance meanwhile need not wait.)"""
     app.topics.add(topic)
     direct = direct_inputs(app)
     direct.chunk_size = chunk_size
     for name in topic.topics:
         direct.handlers[name] = handler
+        if ready is not None:
+            direct.ready[name] = ready
 
 
 class InFlight:
@@ -72,6 +77,16 @@ class InFlight:
 class DirectDelivery:
     """Mixin for Faust's consumer (faust.transport.consumer.Consumer): its fetch loop,
     `_drain_messages`, rewritten to deliver the direct inputs' records in chunks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._chunks: set[asyncio.Future[None]] = set()  # chunks being handled
+
+    async def finish_chunks(self) -> None:
+        """Wait for the chunks being handled. A stop must: Faust's `wait_empty` does not wait
+        once the consumer is stopping, and the fetch loop it cancels leaves them running."""
+        while self._chunks:
+            await asyncio.wait(list(self._chunks))
 
     async def _drain_messages(self, fetcher: Any) -> None:
         consumer: Any = self
@@ -123,12 +138,14 @@ class DirectDelivery:
             await self._deliver_each(others, generation)
 
     def _still_flowing(self, generation: int) -> bool:
+        """False once a rebalance or a stop began: no chunk may begin then."""
         consumer: Any = self
-        return consumer.flow_active and consumer.app.consumer_generation_id == generation
+        return (consumer.flow_active and not consumer.should_stop
+                and consumer.app.consumer_generation_id == generation)
 
     async def _deliver_directly(self, tp: TP, batch: Sequence[Any], handler: ChunkHandler, generation: int) -> bool:
         """Hand one partition's fetched records to its handler a chunk at a time; False when a
-        rebalance began (what is left is read again from the committed offset after it)."""
+        rebalance or a stop began (what is left is read again from the committed offset)."""
         consumer: Any = self
         read = consumer._read_offset[tp]
         fresh = []
@@ -140,7 +157,11 @@ class DirectDelivery:
                 await consumer._add_gap(tp, read + 1, offset)
             fresh.append(record)
             read = offset
-        size = direct_inputs(consumer.app).chunk_size
+        direct = direct_inputs(consumer.app)
+        ready = direct.ready.get(tp.topic)
+        if ready is not None and not ready.is_set():
+            await ready.wait()
+        size = direct.chunk_size
         for start in range(0, len(fresh), size):
             if not self._still_flowing(generation):
                 return False
@@ -150,16 +171,27 @@ class DirectDelivery:
             chunk = fresh[start:start + size]
             in_flight = InFlight(tp, len(chunk))
             consumer._unacked_messages.add(in_flight)
-            try:
-                await handler(tp, chunk)
-                self._acknowledge(tp, chunk)
-                consumer._read_offset[tp] = chunk[-1].offset
-            finally:
-                in_flight.acked = True
-                consumer._unacked_messages.discard(in_flight)
-                notify(consumer._waiting_for_ack)
+            # Shielded: a stop cancels this loop (Faust's Fetcher.on_stop), and a chunk cut
+            # off mid-send would leave its table writes in RocksDB and part of its records in
+            # the transaction the stop then commits. It finishes (the stop waits for it:
+            # finish_chunks; a rebalance waits for it in flight until acknowledged).
+            task = asyncio.ensure_future(self._handle_chunk(tp, chunk, handler, in_flight))
+            self._chunks.add(task)
+            task.add_done_callback(self._chunks.discard)
+            await asyncio.shield(task)
             await asyncio.sleep(0)  # the producer's sender, heartbeats and timers between chunks
         return True
+
+    async def _handle_chunk(self, tp: TP, chunk: Sequence[Any], handler: ChunkHandler, in_flight: InFlight) -> None:
+        consumer: Any = self
+        try:
+            await handler(tp, chunk)
+            self._acknowledge(tp, chunk)
+            consumer._read_offset[tp] = chunk[-1].offset
+        finally:
+            in_flight.acked = True
+            consumer._unacked_messages.discard(in_flight)
+            notify(consumer._waiting_for_ack)
 
     def _acknowledge(self, tp: TP, chunk: Sequence[Any]) -> None:
         """Faust's Consumer.ack for each record of the chunk: its offset may be committed."""

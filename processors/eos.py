@@ -236,13 +236,16 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
         await super().on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:
-        """A clean stop ends every transaction too: Faust commits only those with consumed
-        offsets, and left what a timer had sent open (then aborted by the next owner, while
-        the local tables, trusted after a clean stop, kept it)."""
+        """A clean stop waits for the chunks being handled (processors/delivery.py) and ends
+        every transaction too: Faust commits only those with consumed offsets, and left what
+        a timer had sent open (then aborted by the next owner, while the local tables,
+        trusted after a clean stop, kept it)."""
         if not self.app.in_transaction:
+            await self.finish_chunks()
             return await super().on_stop()
         async with timer_gate(self.app):
-            await super().on_stop()  # waits for the events under way and commits their offsets
+            await self.finish_chunks()
+            await super().on_stop()  # commits the offsets of what was handled
             await self.app.producer.commit_open_transactions()
 
     async def position(self, tp: TP) -> int | None:

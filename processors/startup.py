@@ -1,8 +1,8 @@
 """What the worker checks before it starts, so that it fails at start with a reason, not at
 the first rebalance or crash.
 
-- The faust-streaming and aiokafka internals that processors/eos.py, recovery.py and
-  changelogs.py rely on are where those modules expect them (an upgrade that moves one
+- The faust-streaming and aiokafka internals that processors/eos.py, delivery.py,
+  recovery.py and changelogs.py rely on are where those modules expect them (an upgrade that moves one
   fails here).
 - The input topics have the partition count the worker is configured with: re-keying and
   the tables' partitions are computed from it (a mismatch re-published records for ever).
@@ -25,6 +25,7 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
+from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from kafka.admin import KafkaAdminClient
 
@@ -39,7 +40,13 @@ RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
     (faust_consumer.Consumer, ("_acked", "_committed_offset", "_read_offset", "_gap", "_paused_partitions",
                                "wait_empty", "maybe_wait_for_commit_to_finish", "force_commit", "commit",
                                "stop_flow", "resume_flow", "perform_seek", "resume_partitions",
-                               "_is_changelog_tp", "on_partitions_revoked", "assignment", "highwater")),
+                               "_is_changelog_tp", "on_partitions_revoked", "assignment", "highwater",
+                               # processors/delivery.py: the fetch loop and the ack bookkeeping
+                               "_drain_messages", "_wait_next_records", "_add_gap", "_acked_index",
+                               "_unacked_messages", "_buffered_partitions", "_waiting_for_ack", "_commit_every",
+                               "_n_acked", "_to_message", "scheduler", "callback", "flow_active", "suspend_flow",
+                               "wait_first", "position")),
+    (Conductor, ("_tp_to_callback_lock", "_tp_index", "acks_enabled_for", "add")),
     (aiokafka_driver.Consumer, ("on_partitions_revoked",)),
     (aiokafka_driver.Producer, ("_trn_locks", "_transaction_producers", "_settings_extra", "commit_transactions",
                                 "__post_init__")),
