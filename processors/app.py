@@ -40,7 +40,7 @@ def broker_urls(bootstrap: str) -> list[str]:
 
 
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
-    """The Faust app with this project's settings, no agents yet (also the benchmark's
+    """The Faust app with this project's settings, no inputs yet (also the benchmark's
     ceiling app, which must run with the same settings)."""
     security = settings.kafka("router")
     app = faust.App(

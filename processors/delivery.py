@@ -9,7 +9,8 @@ to a handler, so for the router's inputs that machinery was a fifth of the worke
 records to the input's handler a chunk at a time and acknowledges their offsets after the
 handler returns (it has sent the chunk's outputs into the partition's transaction), with
 Faust's own bookkeeping: read offsets, gaps left by transaction markers, acked offsets and
-the set of messages in flight that a rebalance or a stop waits for (`wait_empty`).
+the set of messages in flight that a rebalance waits for (`wait_empty`). A stop, which
+cancels the fetch loop, lets the chunk under way finish and waits for it (`finish_chunks`).
 
 Other topics (the tables' changelogs during recovery and on standbys) still go Faust's way.
 """
@@ -63,7 +64,7 @@ def handle_directly(app: faust.App, topic: faust.TopicT, handler: ChunkHandler, 
 
 class InFlight:
     """Stands in Faust's set of unacknowledged messages for a chunk being handled, so that
-    a rebalance or a stop waits for it (`Consumer.wait_empty` reads these two attributes)."""
+    a rebalance waits for it (`Consumer.wait_empty` reads these two attributes)."""
 
     refcount = 1
 
@@ -72,6 +73,65 @@ class InFlight:
 
     def __repr__(self) -> str:
         return f"<chunk of {self.count} from {self.tp.topic}[{self.tp.partition}]>"
+
+
+class Fetched:
+    """Records fetched and not handed out yet, per partition in offset order, all of one
+    consumer generation. The fetch loop puts, the handing-out task takes everything at once;
+    past `limit` records the fetch loop waits for room."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.records: dict[TP, list[Any]] = {}
+        self.count = 0
+        self.generation: int | None = None
+        self._ready = asyncio.Event()  # something to take, or the handing out stopped
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()  # no batch being handed out
+        self._idle.set()
+
+    def put(self, records: Mapping[TP, Sequence[Any]], active: set[TP] | None, buffered: set[TP],
+            generation: int) -> None:
+        if generation != self.generation:
+            self.clear()  # fetched before a rebalance: never handed out
+            self.generation = generation
+        for tp, batch in records.items():
+            if active is not None and tp not in active and tp not in buffered:
+                continue  # paused since the fetch (Faust skips these alike)
+            self.records.setdefault(tp, []).extend(batch)
+            self.count += len(batch)
+        if self.records:
+            self._ready.set()
+        if self.count >= self.limit:
+            self._room.clear()
+
+    def clear(self) -> None:
+        self.records, self.count = {}, 0
+        self._room.set()
+
+    async def take(self) -> tuple[dict[TP, list[Any]], int]:
+        while not self.records:
+            self._ready.clear()
+            await self._ready.wait()
+        records, generation = self.records, self.generation
+        assert generation is not None
+        self.clear()
+        self._idle.clear()
+        return records, generation
+
+    def done_with_batch(self) -> None:
+        self._idle.set()
+
+    def stopped(self) -> None:
+        self._room.set()
+        self._idle.set()
+
+    async def room(self) -> None:
+        await self._room.wait()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
 
 
 class DirectDelivery:
@@ -89,19 +149,34 @@ class DirectDelivery:
             await asyncio.wait(list(self._chunks))
 
     async def _drain_messages(self, fetcher: Any) -> None:
+        """Fetch into a buffer while a second task hands out everything fetched so far.
+        A fetch is a call into the consumer's thread (faust's ConsumerThread) that waits on
+        GIL hand-offs; done one after the other with the handling, the router kept a
+        standing queue under a steady load (p50 1.2 s at 1,500/s, against 77 ms with Faust's
+        streams, which overlap the two). Taking all that was fetched meanwhile makes the
+        chunks as large as the load allows: each costs a send, a wake of the producer's
+        sender and a task."""
         consumer: Any = self
         direct = direct_inputs(consumer.app).handlers
         consumer_stopped = consumer._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
+        fetched = Fetched(limit=10 * direct_inputs(consumer.app).chunk_size)
+        handing_out = asyncio.ensure_future(self._hand_out(fetched, direct))
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 consumer.diag.set_flag(CONSUMER_FETCHING)
+                await fetched.room()
+                if handing_out.done():
+                    handing_out.result()  # raises what a handler raised: the worker stops
                 records, active = await consumer._wait_next_records(1.0)
+                generation = consumer.app.consumer_generation_id
                 await consumer.sleep(0)
                 if records is not None and not consumer.should_stop:
                     if consumer.flow_active:
-                        await self._deliver(records, active, direct)
+                        fetched.put(records, active, consumer._buffered_partitions, generation)
                     else:  # stopped while fetching (a rebalance): read again from the committed offsets
+                        fetched.clear()
+                        await fetched.idle()
                         try:
                             await consumer.perform_seek()
                         except Exception as exc:
@@ -119,16 +194,24 @@ class DirectDelivery:
             consumer.log.exception("Drain messages raised: %r", exc)
             raise
         finally:
+            handing_out.cancel()  # a chunk under way still finishes (shielded; finish_chunks)
             consumer.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _deliver(self, records: Mapping[TP, Sequence[Any]], active: set[TP] | None,
-                       direct: Mapping[str, ChunkHandler]) -> None:
-        consumer: Any = self
-        generation = consumer.app.consumer_generation_id
+    async def _hand_out(self, fetched: Fetched, direct: Mapping[str, ChunkHandler]) -> None:
+        try:
+            while True:
+                records, generation = await fetched.take()
+                try:
+                    await self._deliver(records, direct, generation)
+                finally:
+                    fetched.done_with_batch()
+        finally:
+            fetched.stopped()  # a fetch loop waiting for room wakes, and finds this task done
+
+    async def _deliver(self, records: Mapping[TP, Sequence[Any]], direct: Mapping[str, ChunkHandler],
+                       generation: int) -> None:
         others: dict[TP, Sequence[Any]] = {}
         for tp, batch in records.items():
-            if active is not None and tp not in active and tp not in consumer._buffered_partitions:
-                continue  # paused since the fetch (Faust skips these alike)
             handler = direct.get(tp.topic)
             if handler is None:
                 others[tp] = batch

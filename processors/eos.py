@@ -107,7 +107,7 @@ class TransactionalProducer(aiokafka_driver.Producer):
 
     - Commits overlap. Faust commits the source partitions' transactions one after the
       other, each in three round trips to the coordinator (offsets, AddOffsetsToTxn, EndTxn)
-      under that partition's lock, which the agent needs to send the next event's outputs:
+      under that partition's lock, which the handlers need to send the next event's outputs:
       under load one commit round took 0.7 s. The transactions are independent (one producer
       each), so their commits run at once, each still under its own lock.
     - A changelog offset is recorded only once its transaction has committed. The records

@@ -1,7 +1,7 @@
 """One input event in, one decision out: the router's logic, free of Faust.
 
-The Faust agent (processors/app.py) feeds it raw bytes and sends what it returns. Kept
-apart so it is unit-tested without a broker and reused by the benchmark's baseline.
+The worker (processors/topology.py) feeds it raw bytes and sends what it returns. Kept apart
+so it is unit-tested without a broker and reused by the benchmark's baseline.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Routing rules 1-4 of the contract, as one pure function.
 
 route(complaint, delegations, units) -> Decision. No I/O, no clock but the one passed
-in: the Faust agent, the tests and the benchmark's naive baseline all call this.
+in: the worker's handlers, the tests and the benchmark's naive baseline all call this.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from weakref import WeakSet
 import pytest
 from faust.types import TP
 
-from processors.delivery import Direct, DirectDelivery
+from processors.delivery import Direct, DirectDelivery, Fetched
 
 TOPIC = "complaints.submitted"
 TP0 = TP(TOPIC, 0)
@@ -31,6 +31,7 @@ class FetchedRecord(NamedTuple):
 
 def fetched(*offsets: int) -> list[FetchedRecord]:
     return [FetchedRecord(TOPIC, 0, o) for o in offsets]
+
 
 
 class FakeConsumer(DirectDelivery):
@@ -190,3 +191,30 @@ def test_a_topic_waits_for_what_its_handler_needs_before_any_chunk_is_in_flight(
 
     run(scenario())
     assert seen == [0]
+
+
+def test_what_was_fetched_meanwhile_is_taken_at_once_and_a_new_generation_drops_the_old() -> None:
+    async def scenario() -> None:
+        box = Fetched(limit=4)
+        other = TP(TOPIC, 1)
+        box.put({TP0: fetched(0, 1)}, None, set(), generation=1)
+        box.put({TP0: fetched(2), other: fetched(7)}, None, set(), generation=1)
+        records, generation = await box.take()
+        assert generation == 1
+        assert {tp: [r.offset for r in rs] for tp, rs in records.items()} == {TP0: [0, 1, 2], other: [7]}
+        box.done_with_batch()
+
+        box.put({TP0: fetched(3, 4, 5, 6)}, None, set(), generation=1)
+        room = asyncio.ensure_future(box.room())
+        await asyncio.sleep(0.01)
+        assert not room.done()  # past the limit the fetch loop waits
+        box.put({TP0: fetched(0)}, None, set(), generation=2)  # a rebalance came between
+        await asyncio.wait_for(room, 1)
+        records, generation = await box.take()
+        assert generation == 2 and [r.offset for r in records[TP0]] == [0]
+
+        box.put({TP0: fetched(1), other: fetched(8)}, {TP0}, set(), generation=2)
+        records, _ = await box.take()
+        assert list(records) == [TP0]  # a partition paused since the fetch is left out
+
+    run(scenario())
