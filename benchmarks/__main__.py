@@ -196,14 +196,14 @@ class Bench:
         self.record_cpu("naive_cpu", cpu, self.args.backlog, "the naive loop's process (its threads too)")
 
     def faust_ceiling(self) -> None:
-        log("Faust ceiling: an exactly-once agent that only forwards each submission")
+        log("Faust ceiling: an exactly-once worker that only forwards each submission")
         rate, cpu = self.ceiling(self.ceiling_settings, fanout=False)
         self.record("faust_ceiling_rate", rate, "complaints/s",
-                    "Faust worker, exactly_once, agent forwarding each submission unchanged (benchmarks/ceiling.py)")
+                    "Faust worker, exactly_once, handler forwarding each submission unchanged (benchmarks/ceiling.py)")
         self.record_cpu("faust_ceiling_cpu", cpu, self.args.backlog, "the ceiling's worker process")
 
     def faust_ceiling_fanout(self) -> None:
-        log("Faust ceiling, fanned out: the same agent forwarding each submission to one of 63 province topics")
+        log("Faust ceiling, fanned out: the same worker forwarding each submission to one of 63 province topics")
         target = replace(self.ceiling_settings, topic_prefix=f"bench-{self.run}-fanout.",
                          faust_app_id=f"bench-{self.run}-fanout.router",
                          faust_data_dir=str(OUT / self.run / "fanout"))
@@ -325,7 +325,7 @@ class Bench:
             self.publish(self.complaints(min(chunk, more), dt.datetime.now(dt.timezone.utc)))
             more -= chunk
         self.wait_received(target, timeout_s=3600)
-        time.sleep(3)
+        time.sleep(6)  # the worker exports its open-complaint gauges every 5 s
         assert self.worker is not None and self.worker.proc is not None
         self.record("worker_rss_at_open", rss_mb(self.worker.proc.pid), "MB",
                     f"worker RSS with {target:,} open complaints tracked", "<= 1,500")

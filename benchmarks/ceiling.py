@@ -1,14 +1,14 @@
 """The Faust ceiling: what one Faust process with exactly-once reaches on this machine when the
-agent does nothing but forward each submission unchanged to one topic, in the source
+handler does nothing but forward each submission unchanged to one topic, in the source
 partition's transaction (processors.eos), with the router's app settings.
 
-Records go from the fetch to the handler a chunk at a time and each chunk's records are sent
-together, through the router's own path (processors.delivery, processors.app.chunk_handler). No validation, routing, state or
-metrics: the router's rate divided by this one is the share of the per-event cost that is
-ours. With `fanout`, each submission goes to one of the 63
-jurisdiction topics (by a hash of its key) instead of one topic: what the contract's
-fan-out costs by itself (each partition's transaction touches ~70 partitions, each batch
-holds few records).
+Records go from the fetch to the handler a chunk at a time and each chunk's records are
+sent together, through the router's own path (processors.delivery and
+processors.app.chunk_handler). No validation, routing, state or metrics: the router's
+rate divided by this one is the share of the per-event cost that is ours. With `fanout`,
+each submission goes to one of the 63 jurisdiction topics (by a hash of its key) instead
+of one topic: what the contract's fan-out costs by itself (each partition's transaction
+touches ~70 partitions, each batch holds few records).
 
     python -m benchmarks.ceiling SOURCE_PREFIX [fanout]   # reads SOURCE_PREFIX's submissions; the
                                                           # rest from the environment
