@@ -85,7 +85,7 @@ class Fetched:
         self.records: dict[TP, list[Any]] = {}
         self.count = 0
         self.generation: int | None = None
-        self._ready = asyncio.Event()  # something to take, or the handing out stopped
+        self._ready = asyncio.Event()  # something to take
         self._room = asyncio.Event()
         self._room.set()
         self._idle = asyncio.Event()  # no batch being handed out
