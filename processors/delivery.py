@@ -157,11 +157,11 @@ class DirectDelivery:
         chunks as large as the load allows: each costs a send, a wake of the producer's
         sender and a task."""
         consumer: Any = self
-        direct = direct_inputs(consumer.app).handlers
+        direct = direct_inputs(consumer.app)
         consumer_stopped = consumer._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
-        fetched = Fetched(limit=10 * direct_inputs(consumer.app).chunk_size)
-        handing_out = asyncio.ensure_future(self._hand_out(fetched, direct))
+        fetched = Fetched(limit=10 * direct.chunk_size)
+        handing_out = asyncio.ensure_future(self._hand_out(fetched, direct.handlers))
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 consumer.diag.set_flag(CONSUMER_FETCHING)
@@ -248,9 +248,7 @@ class DirectDelivery:
         for start in range(0, len(fresh), size):
             if not self._still_flowing(generation):
                 return False
-            if consumer._commit_every is not None and consumer._n_acked >= consumer._commit_every:
-                consumer._n_acked = 0
-                await consumer.commit()
+            await self._commit_if_many_acked()
             chunk = fresh[start:start + size]
             in_flight = InFlight(tp, len(chunk))
             consumer._unacked_messages.add(in_flight)
@@ -275,6 +273,13 @@ class DirectDelivery:
             in_flight.acked = True
             consumer._unacked_messages.discard(in_flight)
             notify(consumer._waiting_for_ack)
+
+    async def _commit_if_many_acked(self) -> None:
+        """Faust's commit after every `broker_commit_every` acknowledgements."""
+        consumer: Any = self
+        if consumer._commit_every is not None and consumer._n_acked >= consumer._commit_every:
+            consumer._n_acked = 0
+            await consumer.commit()
 
     def _acknowledge(self, tp: TP, chunk: Sequence[Any]) -> None:
         """Faust's Consumer.ack for each record of the chunk: its offset may be committed."""
@@ -318,9 +323,7 @@ class DirectDelivery:
                 continue
             if read and offset - read > 1 and acks_enabled_for(message.topic):
                 await consumer._add_gap(tp, read + 1, offset)
-            if consumer._commit_every is not None and consumer._n_acked >= consumer._commit_every:
-                consumer._n_acked = 0
-                await consumer.commit()
+            await self._commit_if_many_acked()
             if self.delivers_without_waiting(tp):
                 await callback(message)
             else:

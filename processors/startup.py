@@ -2,8 +2,8 @@
 the first rebalance or crash.
 
 - The faust-streaming and aiokafka internals that processors/eos.py, delivery.py,
-  recovery.py and changelogs.py rely on are where those modules expect them (an upgrade that moves one
-  fails here).
+  recovery.py and changelogs.py rely on are where those modules expect them (an upgrade
+  that moves one fails here).
 - The input topics have the partition count the worker is configured with: re-keying and
   the tables' partitions are computed from it (a mismatch re-published records for ever).
 - The local tables belong to this cluster and these changelog topics: after the broker's

@@ -85,8 +85,8 @@ def key_partition(key: str, partitions: int) -> int:
 
 
 class Incoming(NamedTuple):
-    """One Kafka record as the handlers see it. `timestamp` in seconds, as Faust gives it.
-    (A NamedTuple: one is built per record, and a frozen dataclass costs several times as much.)"""
+    """One Kafka record as the handlers see it, `timestamp` in seconds. (A NamedTuple: one
+    is built per record, and a frozen dataclass costs several times as much.)"""
 
     topic: str
     partition: int

@@ -33,7 +33,6 @@ def fetched(*offsets: int) -> list[FetchedRecord]:
     return [FetchedRecord(TOPIC, 0, o) for o in offsets]
 
 
-
 class FakeConsumer(DirectDelivery):
     """The attributes of Faust's Consumer that the delivery reads and writes, as Faust
     initialises them."""
