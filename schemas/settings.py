@@ -99,17 +99,20 @@ class Settings:
     console_metrics_port: int = 9103
     console_secret_key: str = ""
     console_dir: str = ".run/console"
-    # Where the local PostgreSQL's per-client URLs are; empty when DATABASE_URL is set
-    # (every client then uses that URL).
+    # Where the per-client URLs are (<client>.url: the local PostgreSQL's, or a container's
+    # mounted one); empty when DATABASE_URL is set (every client then uses that URL).
     database_urls_dir: str = ""
 
     def database_url_as(self, client: str) -> str:
         """The URL of a database client: `sink` (the tables' owner), `reports` (reads the
         record) or `console` (reads the record, keeps the office accounts)."""
         assert client in DATABASE_CLIENTS, client
-        # Only for the local server's own database: settings pointed at another one (a
-        # test's, a benchmark's) keep their single URL.
-        if self.database_urls_dir and self.database_url == _local_url("sink", self.database_urls_dir):
+        # Only for the database the URLs directory names: settings pointed at another one (a
+        # test's, a benchmark's) keep their single URL. A container mounts its own client's
+        # URL alone (the console has no sink.url).
+        own_dir = self.database_urls_dir and self.database_url == (
+            _local_url("sink", self.database_urls_dir) or DEFAULT_DATABASE_URL)
+        if own_dir:
             return _local_url(client, self.database_urls_dir) or self.database_url
         return self.database_url
 

@@ -1,16 +1,18 @@
-"""python -m sinks postgres | migrate | report sla | report overdue | quarantine"""
+"""python -m sinks postgres | migrate | roles | report sla | report overdue | quarantine"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
+from pathlib import Path
 
 import psycopg2
 
 from schemas.reach import PG_CONNECT_TIMEOUT_S, reported
-from schemas.settings import Settings
+from schemas.settings import DATABASE_CLIENTS, Settings
 from schemas.times import ICT
 
 
@@ -29,6 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("postgres", help="run the Kafka to PostgreSQL sink")
     sub.add_parser("migrate", help="apply the schema migrations and exit")
+    roles = sub.add_parser("roles", help="the database's roles on a server in a container (sinks/roles.py)")
+    roles.add_argument("--dir", type=Path, default=None,
+                       help="where the URLs are kept (default DATABASE_URLS_DIR, else .run/postgres)")
+    verbs = roles.add_subparsers(dest="verb", required=True)
+    for verb, text in (("generate", "write the URLs this install lacks, with fresh passwords"),
+                       ("kubernetes", "print a Secret manifest with fresh URLs")):
+        g = verbs.add_parser(verb, help=text)
+        g.add_argument("--host", required=True, help="the server's host name as the services reach it")
+        g.add_argument("--port", type=int, default=5432)
+        g.add_argument("--database", default="complaints")
+    verbs.add_parser("apply", help="as the superuser (admin.url): roles, database, migrations, grants")
+    r = verbs.add_parser("rotate", help="a new password in a client's URL (apply sets it)")
+    r.add_argument("client", choices=list(DATABASE_CLIENTS))
     report = sub.add_parser("report", help="SLA reports")
     kinds = report.add_subparsers(dest="report", required=True)
     now = dt.datetime.now(dt.timezone.utc)
@@ -61,8 +76,36 @@ def main(argv: list[str] | None = None) -> int:
         from sinks.postgres import run
 
         return run(settings)
+    if args.command == "roles":
+        return manage_roles(args)
     with reported("sinks", settings):
         return command(args, settings)
+
+
+def manage_roles(args: argparse.Namespace) -> int:
+    from sinks import roles
+
+    directory = args.dir or Path(os.environ.get("DATABASE_URLS_DIR") or ".run/postgres")
+    try:
+        if args.verb == "generate":
+            made = roles.generate(directory, args.host, args.port, args.database)
+            print(f"roles: {', '.join(made) or 'nothing'} made in {directory}", file=sys.stderr)
+        elif args.verb == "kubernetes":
+            print(roles.kubernetes_secret(roles.fresh_urls(args.host, args.port, args.database)), end="")
+        elif args.verb == "rotate":
+            roles.rotate(directory, args.client)
+            print(f"roles: a new password for {args.client} in {directory}; now run: python -m sinks roles apply",
+                  file=sys.stderr)
+        else:
+            urls = roles.read_urls(directory, [roles.ADMIN, *roles.ROLES])
+            applied = roles.apply(urls.pop(roles.ADMIN), urls)
+            print(f"roles: {', '.join(roles.ROLES.values())} in place; migrations applied: "
+                  f"{', '.join(applied) or 'none missing'}", file=sys.stderr)
+    except (roles.RolesError, psycopg2.Error) as exc:
+        # psycopg2's messages name the role or the database, never a password.
+        print(str(exc).strip(), file=sys.stderr)
+        return 1
+    return 0
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,7 +7,7 @@
 # Each role's password is generated on the first start (.run/postgres/<role>.password, 600)
 # and set again on every start; .run/postgres/<client>.url gives each client its URL
 # (sink, reports, console: schemas/settings.py reads them). What a role may touch is
-# granted by the migrations (sinks/migrations/0005_roles.sql).
+# granted by the migrations (sinks/migrations/post-apply.sql).
 # Skipped when DATABASE_URL is set: the project then uses that server as it is.
 #   postgres.sh start | stop | status | url
 set -euo pipefail
