@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,10 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from harness.processes import REPO, free_port
+from producers.client import ComplaintPublisher
+from schemas.admin_units import province_codes
 from schemas.kafka_client import client_security
+from schemas.settings import Settings
 from schemas.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -98,6 +102,9 @@ def test_services_mount_their_own_principal_only(node):
     assert {p.name for p in (mounts / "router").iterdir()} == {"client.properties", "ca.pem"}
     assert 'username="router"' in (mounts / "router" / "client.properties").read_text()
     assert {p.name for p in (mounts / "kafka-1").iterdir()} == {"node.pem", "ca.pem", "broker.jaas", "scram.args"}
+    # the console sends each office's results as that office: the offices' files, no other
+    assert {p.name for p in (mounts / "console").iterdir()} == {"ca.pem", *(f"office-{p}.properties" for p in
+                                                                            province_codes())}
     assert "ca.key" not in {p.name for m in mounts.iterdir() for p in m.iterdir()}
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for m in mounts.iterdir() for p in m.iterdir())
 
@@ -112,6 +119,19 @@ def test_clients_reach_the_node_over_tls_with_their_own_rights(node):
     assert read(node, "office-79", topic) == [b"C-compose"]
     assert read(node, "office-79", TOPICS.jurisdiction("01")) is None
     assert read(node, "portal", topic) is None
+
+
+def test_the_consoles_mount_sends_a_result_as_the_office_over_tls(node, tmp_path):
+    """What the compose console does: KAFKA_CLIENTS_DIR at its mount, no KAFKA_CLIENT_PROPERTIES,
+    a result sent by the producer library as office-79."""
+    secrets, bootstrap, _ = node
+    settings = replace(Settings(), kafka_bootstrap=bootstrap, kafka_clients_dir=str(secrets / "mounts" / "console"))
+    assert settings.kafka("office-79").username == "office-79"
+    with ComplaintPublisher(settings, role="office-79", timeout_s=20) as office:
+        office.publish_resolution({"event_id": "r-compose", "complaint_id": "C-compose-console",
+                                   "resolved_at": "2026-11-27T09:00:00+07:00",
+                                   "resolved_by": {"level": "province", "unit_code": "79"}, "outcome": "updated"})
+    assert read(node, "router", TOPICS.resolved) == [b"C-compose-console"]
 
 
 def read(node, role: str, topic: str) -> list[bytes] | None:

@@ -121,19 +121,21 @@ def compose_volumes(service: dict) -> dict[str, tuple[str, bool]]:
     return volumes
 
 
-def test_compose_file_is_accepted_by_docker_compose():
+def compose_services() -> dict:
+    """The compose project as docker compose reads it (after its own checks)."""
     if shutil.which("docker") and run("docker", "compose", "version").returncode == 0:
         cmd = ["docker", "compose"]
     else:
         cmd = [need("docker-compose")]
-    unset = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", "-q", env={"POSTGRES_PASSWORD": ""})
-    assert unset.returncode != 0 and "set POSTGRES_PASSWORD" in unset.stdout + unset.stderr  # no default password
-    password = {"POSTGRES_PASSWORD": "generated-for-the-check"}
-    done = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", "-q", env=password)
+    done = run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config")
     assert done.returncode == 0, done.stderr
-    config = yaml.safe_load(run(*cmd, "-f", "deploy/compose/docker-compose.yml", "config", env=password).stdout)
-    services = config["services"]
-    assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "worker", "sink", "prometheus", "grafana"} <= set(services)
+    return yaml.safe_load(done.stdout)["services"]
+
+
+def test_compose_file_is_accepted_by_docker_compose():
+    services = compose_services()
+    assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "database", "worker", "sink", "console", "prometheus",
+            "grafana"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert services["kafka-1"]["environment"]["MIN_ISR"] == "2"
     # Kafka authenticates as the local broker does, over TLS (the node script and template are
@@ -152,6 +154,47 @@ def test_compose_file_is_accepted_by_docker_compose():
         assert mounts[f"{principal}-secrets"] == ("/etc/kafka/client", True)
         assert set(mounts) <= {f"{principal}-secrets", "kafka-secrets"}
     assert not {"kafka-secrets"} & {*compose_volumes(services["worker"]), *compose_volumes(services["sink"])}
+
+
+def test_compose_services_connect_to_postgresql_as_their_own_roles_with_generated_passwords():
+    """No password in the file or its environment: the secrets step makes the URLs (sinks/roles.py),
+    the superuser is the one-shot `database` service's alone, each service mounts its own URL."""
+    services = compose_services()
+    env = {f"{n}.{k}": str(v) for n, s in services.items() for k, v in (s.get("environment") or {}).items()}
+    assert [k for k in env if "PASSWORD" in k.upper()] == ["postgres.POSTGRES_PASSWORD_FILE"]
+    assert not [k for k, v in env.items() if "postgresql://" in v or k.endswith(".DATABASE_URL")]
+    assert "python -m sinks roles --dir /secrets/database generate --host postgres" in " ".join(
+        services["secrets"]["command"])
+    secrets_mounts = compose_volumes(services["secrets"])
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/complaints/admin.password"
+    assert "POSTGRES_USER" not in postgres["environment"]  # the superuser is `postgres`, no service's role
+    assert compose_volumes(postgres)["postgres-secrets"] == ("/run/complaints", True)
+    assert secrets_mounts["postgres-secrets"][0] == "/secrets/database/mounts/postgres"
+    assert services["database"]["command"] == ["python", "-m", "sinks", "roles", "--dir", "/secrets/database", "apply"]
+    assert compose_volumes(services["database"]) == {"database-secrets": ("/secrets/database", True)}
+    for client in ("sink", "console"):
+        service = services[client]
+        assert service["environment"]["DATABASE_URLS_DIR"] == "/etc/complaints/database"
+        databases = {k: v for k, v in compose_volumes(service).items() if k.endswith("-database")}
+        assert databases == {f"{client}-database": ("/etc/complaints/database", True)}
+        assert secrets_mounts[f"{client}-database"][0] == f"/secrets/database/mounts/{client}"
+        assert service["depends_on"]["database"]["condition"] == "service_completed_successfully"
+    console = services["console"]
+    assert console["command"] == ["python", "-m", "offices", "console"]
+    assert console["environment"]["KAFKA_CLIENT_PROPERTIES"] == ""  # each office's own file, not one for all
+    assert console["environment"]["KAFKA_CLIENTS_DIR"] == "/etc/kafka/client"
+    assert compose_volumes(console)["console-secrets"] == ("/etc/kafka/client", True)
+    assert secrets_mounts["console-secrets"][0] == "/secrets/mounts/console"
+    # published on loopback only: staff reach the console through a TLS proxy; the dashboards likewise
+    for name in ("console", "prometheus", "grafana"):
+        hosts = [p["host_ip"] if isinstance(p, dict) else p.split(":")[0] for p in services[name]["ports"]]
+        assert hosts and set(hosts) == {"127.0.0.1"}, name
+    scraped = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
+    assert {j["job_name"]: j["dns_sd_configs"][0]["port"] for j in scraped["scrape_configs"]} == {
+        "complaints-worker": 9101, "complaints-sink": 9102, "complaints-console": 9103}
+    dockerfile = (DEPLOY / "compose" / "Dockerfile").read_text()
+    assert "COPY offices ./offices" in dockerfile
 
 
 def test_kubernetes_manifests_pass_a_strict_schema_check():

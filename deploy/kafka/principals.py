@@ -13,7 +13,8 @@
                               the compose project's secrets (its `secrets` service): the above
                               with SASL_SSL client files, a CA and a certificate per node
                               (deploy/kafka/tls.py), and one directory per mount (mounts/<name>:
-                              a node's keystore and logins, a client's file and the CA)
+                              a node's keystore and logins, a client's file and the CA; the
+                              console's: every office's file and the CA)
 
 KAFKA_SECRETS_DIR puts it all somewhere else than .run/kafka (the compose secrets volume).
 """
@@ -189,9 +190,12 @@ def compose(nodes: list[str]) -> None:
         mount(node, {"node.pem": keystore, "ca.pem": ca, "broker.jaas": jaas("broker", passwords["broker"]),
                      "scram.args": "".join(f"SCRAM-SHA-512=[name={u},password={passwords[u]}]\n"
                                            for u in ("admin", "broker"))})
-    # The services of the compose project, each with its own principal only.
+    # The services of the compose project, each with its own principal only; the console
+    # sends each office's results as that office, so it holds the offices' files (no other).
     for user in ("admin", "router", "sink"):
         mount(user, {"client.properties": CLIENTS / f"{user}.properties", "ca.pem": ca})
+    mount("console", {"ca.pem": ca, **{f"{user}.properties": CLIENTS / f"{user}.properties"
+                                       for user in principals() if user.startswith("office-")}})
     print(f"kafka: compose secrets in {RUN} (nodes {', '.join(n.partition('=')[0] for n in nodes)})", file=sys.stderr)
 
 
