@@ -13,13 +13,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("export", help=f"regenerate the JSON Schema files in {JSON_DIR}")
     sub.add_parser("check", help="exit 1 when the committed files drift from the models")
-    sub.add_parser("kafka-users", help="regenerate deploy/k8s/users.yaml (Strimzi KafkaUsers) from schemas/identities.py")
+    sub.add_parser("kafka-users", help="regenerate deploy/k8s/users.yaml (Strimzi KafkaUsers) and "
+                   "deploy/k8s/console.yaml (the console, with every office's credentials) from schemas/identities.py")
     args = parser.parse_args(argv)
     if args.command == "kafka-users":
-        from schemas.strimzi import USERS_FILE, render
+        from schemas import k8s_console, strimzi
 
-        USERS_FILE.write_text(render(), encoding="utf-8")
-        print(USERS_FILE)
+        for path, text in ((strimzi.USERS_FILE, strimzi.render()), (k8s_console.CONSOLE_FILE, k8s_console.render())):
+            path.write_text(text, encoding="utf-8")
+            print(path)
         return 0
     if args.command == "export":
         for path in export():

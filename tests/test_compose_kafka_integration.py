@@ -23,7 +23,8 @@ from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from harness.processes import REPO, free_port
 from producers.client import ComplaintPublisher
 from schemas.admin_units import province_codes
-from schemas.kafka_client import client_security
+from schemas import k8s_console
+from schemas.kafka_client import client_security, parse_properties
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -131,7 +132,30 @@ def test_the_consoles_mount_sends_a_result_as_the_office_over_tls(node, tmp_path
         office.publish_resolution({"event_id": "r-compose", "complaint_id": "C-compose-console",
                                    "resolved_at": "2026-11-27T09:00:00+07:00",
                                    "resolved_by": {"level": "province", "unit_code": "79"}, "outcome": "updated"})
-    assert read(node, "router", TOPICS.resolved) == [b"C-compose-console"]
+    assert b"C-compose-console" in read(node, "router", TOPICS.resolved)
+
+
+def test_the_kubernetes_consoles_client_files_send_a_result_as_the_office(node, tmp_path):
+    """deploy/k8s/console.yaml's client files as the pod sees them: each office's
+    sasl.jaas.config from its KafkaUser Secret (here: the same line the node's secrets step
+    wrote), read through DirectoryConfigProvider; the cluster CA (here: the node's)."""
+    secrets, bootstrap, _ = node
+    users, clients = tmp_path / "users", tmp_path / "clients"
+    clients.mkdir()
+    for code in ("79", "01"):
+        who = f"office-{code}"
+        jaas = parse_properties((secrets / "clients" / f"{who}.properties").read_text())["sasl.jaas.config"]
+        (users / who).mkdir(parents=True)
+        (users / who / "sasl.jaas.config").write_text(jaas)
+        (clients / f"{who}.properties").write_text(k8s_console.client_properties(who).replace(
+            k8s_console.USERS_DIR, str(users)).replace(k8s_console.CA_FILE, str(secrets / "tls" / "ca.pem")))
+    settings = replace(Settings(), kafka_bootstrap=bootstrap, kafka_clients_dir=str(clients))
+    assert settings.kafka("office-01").username == "office-01"
+    with ComplaintPublisher(settings, role="office-79", timeout_s=20) as office:
+        office.publish_resolution({"event_id": "r-k8s", "complaint_id": "C-k8s-console",
+                                   "resolved_at": "2026-11-27T09:00:00+07:00",
+                                   "resolved_by": {"level": "province", "unit_code": "79"}, "outcome": "updated"})
+    assert b"C-k8s-console" in read(node, "router", TOPICS.resolved)
 
 
 def read(node, role: str, topic: str) -> list[bytes] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemas import strimzi
+from schemas import k8s_console, strimzi
 from schemas.identities import principals
 
 from tests.conftest import REPO
@@ -229,6 +230,54 @@ def test_strimzi_users_are_generated_from_the_identities_and_each_pod_runs_as_it
                    if d["kind"] in ("StatefulSet", "Deployment", "Job"))["spec"]["template"]["spec"]
         secrets = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}
         assert secrets["kafka-user"] == user, manifest
+
+
+def k8s_pods() -> dict[str, dict]:
+    """Every pod template of deploy/k8s by its workload's name (the StatefulSet's own pod too)."""
+    pods = {}
+    for path in (DEPLOY / "k8s").glob("*.yaml"):
+        for d in yaml.safe_load_all(path.read_text()):
+            if d and d["kind"] in ("StatefulSet", "Deployment", "Job"):
+                pods[d["metadata"]["name"]] = d["spec"]["template"]["spec"]
+    return pods
+
+
+def test_kubernetes_pods_reach_postgresql_as_their_own_roles_and_only_the_job_as_superuser():
+    pods = k8s_pods()
+    [server] = pods["postgres"]["containers"]
+    assert {e["name"] for e in server["env"]} >= {"POSTGRES_PASSWORD"} and "POSTGRES_USER" not in {
+        e["name"] for e in server["env"]}  # the superuser is `postgres`, no service's role
+    keys: dict[str, set[str]] = {}
+    for name, pod in pods.items():
+        for container in pod["containers"]:
+            for e in container.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                if ref.get("name") == "postgres":
+                    keys.setdefault(name, set()).add(ref["key"])
+        for v in pod.get("volumes", []):
+            if v.get("secret", {}).get("secretName") == "postgres":
+                keys.setdefault(name, set()).update(i["key"] for i in v["secret"]["items"])
+    assert keys == {"postgres": {"password"}, "sink": {"sink.url"}, "console": {"console.url"},
+                    "complaints-database": {"admin.url", "sink.url", "reports.url", "console.url"}}
+    [job] = pods["complaints-database"]["containers"]
+    assert job["command"] == ["python", "-m", "sinks", "roles", "--dir", "/etc/complaints/database", "apply"]
+
+
+def test_the_kubernetes_console_is_generated_and_holds_the_offices_credentials_only():
+    assert (DEPLOY / "k8s" / "console.yaml").read_text() == k8s_console.render(), "run: python -m schemas kafka-users"
+    pod = k8s_pods()["console"]
+    [container] = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KAFKA_CLIENT_PROPERTIES"] == "" and env["KAFKA_CLIENTS_DIR"] == k8s_console.CLIENTS_DIR
+    secrets = [s["secret"]["name"] for v in pod["volumes"] if "projected" in v for s in v["projected"]["sources"]]
+    offices = [p for p in principals() if p.startswith("office-")]
+    assert secrets == offices and len(offices) == 63
+    assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {"complaints-cluster-ca-cert"}
+    clients = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "console.yaml").read_text())
+                   if d["kind"] == "ConfigMap")["data"]
+    assert sorted(clients) == [f"{o}.properties" for o in offices]
+    scraped = yaml.safe_load((DEPLOY / "k8s" / "prometheus-config.yml").read_text())
+    assert "console.complaints.svc.cluster.local" in json.dumps(scraped["scrape_configs"])
 
 
 def test_the_strimzi_check_catches_a_misspelled_field(tmp_path):
