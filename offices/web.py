@@ -25,8 +25,9 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from offices import i18n, metrics, queries
+from offices import i18n, metrics, queries, ratelimits
 from offices.accounts import Account, Accounts
 from offices.present import agency, local, open311, phone_matches, sla_chart, unit_name, urgency
 from producers.client import ComplaintPublisher, InvalidEvent, PublishError
@@ -95,8 +96,15 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
     publishers = Publishers(settings)
     atexit.register(publishers.close)
     CSRFProtect(app)
-    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
-                      headers_enabled=True)
+    if settings.console_proxies:
+        # Behind N proxies (the TLS proxy, an Ingress): the client's address and scheme are
+        # the ones they forward, else every citizen shares the proxy's address and its limit.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.console_proxies, x_proto=settings.console_proxies)
+    # Counted in PostgreSQL, shared by every console process (offices/ratelimits.py); in
+    # memory, per process, while the database cannot be reached.
+    limiter = Limiter(get_remote_address, app=app, storage_uri=f"{ratelimits.SCHEME}://",
+                      storage_options={"pool": pool, "secret": app.config["SECRET_KEY"]},
+                      in_memory_fallback_enabled=True, default_limits=[], headers_enabled=True)
 
     def db() -> psycopg2.extensions.connection:
         if "db" not in g:

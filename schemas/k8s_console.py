@@ -49,6 +49,7 @@ def manifests() -> list[dict]:
         "env": [{"name": "KAFKA_CLIENT_PROPERTIES", "value": ""},  # each office's own file, not one for all
                 {"name": "KAFKA_CLIENTS_DIR", "value": CLIENTS_DIR},
                 {"name": "CONSOLE_HOST", "value": "0.0.0.0"},
+                {"name": "CONSOLE_PROXIES", "value": "1"},  # the Ingress: limits count the client's address
                 *({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
                   for name, secret, key in secret_env)],
         "ports": [{"name": "http", "containerPort": HTTP_PORT}, {"name": "metrics", "containerPort": METRICS_PORT}],

@@ -99,6 +99,9 @@ class Settings:
     console_metrics_port: int = 9103
     console_secret_key: str = ""
     console_dir: str = ".run/console"
+    # How many proxies in front of the console add X-Forwarded-For / -Proto (the TLS proxy,
+    # an Ingress): 0 trusts no such header (a client could forge it).
+    console_proxies: int = 0
     # Where the per-client URLs are (<client>.url: the local PostgreSQL's, or a container's
     # mounted one); empty when DATABASE_URL is set (every client then uses that URL).
     database_urls_dir: str = ""
@@ -160,4 +163,5 @@ class Settings:
             console_metrics_port=_int("CONSOLE_METRICS_PORT", 9103),
             console_secret_key=env.get("CONSOLE_SECRET_KEY", ""),
             console_dir=env.get("CONSOLE_DIR") or ".run/console",
+            console_proxies=_int("CONSOLE_PROXIES", 0),
         )

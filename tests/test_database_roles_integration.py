@@ -80,3 +80,5 @@ def test_the_console_keeps_accounts_and_reads_the_record_but_cannot_change_it(mi
                         "resolved_by_unit, outcome, payload) VALUES ('x', 'x', now(), 'province', '79', 'updated', '{}')")
     assert refused(url, "SELECT * FROM dead_letters")  # raw payloads: not the console's
     assert refused(url, "DROP TABLE console_results")
+    assert not refused(url, "DELETE FROM console_rate_limits WHERE false")  # its own counters
+    assert refused(role_url("reports", migrated.database_url), "SELECT * FROM console_rate_limits")

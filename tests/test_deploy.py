@@ -185,6 +185,7 @@ def test_compose_services_connect_to_postgresql_as_their_own_roles_with_generate
     assert console["command"] == ["python", "-m", "offices", "console"]
     assert console["environment"]["KAFKA_CLIENT_PROPERTIES"] == ""  # each office's own file, not one for all
     assert console["environment"]["KAFKA_CLIENTS_DIR"] == "/etc/kafka/client"
+    assert console["environment"]["CONSOLE_PROXIES"] == "1"  # reached through its TLS proxy only
     assert compose_volumes(console)["console-secrets"] == ("/etc/kafka/client", True)
     assert secrets_mounts["console-secrets"][0] == "/secrets/mounts/console"
     # published on loopback only: staff reach the console through a TLS proxy; the dashboards likewise
@@ -269,6 +270,7 @@ def test_the_kubernetes_console_is_generated_and_holds_the_offices_credentials_o
     [container] = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["KAFKA_CLIENT_PROPERTIES"] == "" and env["KAFKA_CLIENTS_DIR"] == k8s_console.CLIENTS_DIR
+    assert env["CONSOLE_PROXIES"] == "1"
     secrets = [s["secret"]["name"] for v in pod["volumes"] if "projected" in v for s in v["projected"]["sources"]]
     offices = [p for p in principals() if p.startswith("office-")]
     assert secrets == offices and len(offices) == 63

@@ -14,5 +14,6 @@ DO $$ BEGIN
                         accepted_resolutions TO complaints_console;
         GRANT SELECT, INSERT, UPDATE ON office_accounts TO complaints_console;
         GRANT SELECT, INSERT ON console_results TO complaints_console;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON console_rate_limits TO complaints_console;
     END IF;
 END $$;
