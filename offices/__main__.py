@@ -80,19 +80,19 @@ def serve(settings: Settings) -> int:
 
 def wait_for_schema(settings: Settings, timeout_s: float = 90.0) -> None:
     """The sink owns the tables and applies the migrations at its start; the console (which
-    may not change the schema) waits for the accounts table to exist."""
+    may not change the schema) waits for the newest table it uses to exist."""
     deadline = time.monotonic() + timeout_s
     while True:
         conn = psycopg2.connect(settings.database_url_as("console"), connect_timeout=PG_CONNECT_TIMEOUT_S)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass('office_accounts') IS NOT NULL")
+                cur.execute("SELECT to_regclass('console_rate_limits') IS NOT NULL")
                 if cur.fetchone()[0]:
                     return
         finally:
             conn.close()
         if time.monotonic() > deadline:
-            raise SystemExit("offices: the database has no office_accounts table; start the sink "
+            raise SystemExit("offices: the database lacks the console's tables; start the sink "
                              "(make up), or apply the migrations: python -m sinks migrate")
         time.sleep(1)
 

@@ -122,24 +122,31 @@ def test_clients_reach_the_node_over_tls_with_their_own_rights(node):
     assert read(node, "portal", topic) is None
 
 
-def test_the_consoles_mount_sends_a_result_as_the_office_over_tls(node, tmp_path):
+def test_the_consoles_mount_sends_a_result_as_the_office_over_tls(node):
     """What the compose console does: KAFKA_CLIENTS_DIR at its mount, no KAFKA_CLIENT_PROPERTIES,
     a result sent by the producer library as office-79."""
-    secrets, bootstrap, _ = node
-    settings = replace(Settings(), kafka_bootstrap=bootstrap, kafka_clients_dir=str(secrets / "mounts" / "console"))
+    secrets, _, _ = node
+    assert sent_as_office_79(node, secrets / "mounts" / "console", "C-compose-console")
+
+
+def sent_as_office_79(node, clients: Path, complaint_id: str) -> bool:
+    """A result sent by the producer library as office-79 with the client files in `clients`
+    (KAFKA_CLIENTS_DIR, no KAFKA_CLIENT_PROPERTIES), then read back by the router."""
+    _, bootstrap, _ = node
+    settings = replace(Settings(), kafka_bootstrap=bootstrap, kafka_clients_dir=str(clients))
     assert settings.kafka("office-79").username == "office-79"
     with ComplaintPublisher(settings, role="office-79", timeout_s=20) as office:
-        office.publish_resolution({"event_id": "r-compose", "complaint_id": "C-compose-console",
+        office.publish_resolution({"event_id": f"r-{complaint_id}", "complaint_id": complaint_id,
                                    "resolved_at": "2026-11-27T09:00:00+07:00",
                                    "resolved_by": {"level": "province", "unit_code": "79"}, "outcome": "updated"})
-    assert b"C-compose-console" in read(node, "router", TOPICS.resolved)
+    return complaint_id.encode() in read(node, "router", TOPICS.resolved)
 
 
 def test_the_kubernetes_consoles_client_files_send_a_result_as_the_office(node, tmp_path):
     """deploy/k8s/console.yaml's client files as the pod sees them: each office's
     sasl.jaas.config from its KafkaUser Secret (here: the same line the node's secrets step
     wrote), read through DirectoryConfigProvider; the cluster CA (here: the node's)."""
-    secrets, bootstrap, _ = node
+    secrets, _, _ = node
     users, clients = tmp_path / "users", tmp_path / "clients"
     clients.mkdir()
     for code in ("79", "01"):
@@ -149,13 +156,8 @@ def test_the_kubernetes_consoles_client_files_send_a_result_as_the_office(node, 
         (users / who / "sasl.jaas.config").write_text(jaas)
         (clients / f"{who}.properties").write_text(k8s_console.client_properties(who).replace(
             k8s_console.USERS_DIR, str(users)).replace(k8s_console.CA_FILE, str(secrets / "tls" / "ca.pem")))
-    settings = replace(Settings(), kafka_bootstrap=bootstrap, kafka_clients_dir=str(clients))
-    assert settings.kafka("office-01").username == "office-01"
-    with ComplaintPublisher(settings, role="office-79", timeout_s=20) as office:
-        office.publish_resolution({"event_id": "r-k8s", "complaint_id": "C-k8s-console",
-                                   "resolved_at": "2026-11-27T09:00:00+07:00",
-                                   "resolved_by": {"level": "province", "unit_code": "79"}, "outcome": "updated"})
-    assert b"C-k8s-console" in read(node, "router", TOPICS.resolved)
+    assert client_security("office-01", "", str(clients)).username == "office-01"
+    assert sent_as_office_79(node, clients, "C-k8s-console")
 
 
 def read(node, role: str, topic: str) -> list[bytes] | None:
