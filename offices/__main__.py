@@ -67,14 +67,14 @@ def serve(settings: Settings) -> int:
     from prometheus_client import start_http_server
     from waitress import serve as waitress_serve
 
-    from offices.web import create_app
+    from offices.web import SERVE_THREADS, create_app
 
     wait_for_schema(settings)
     app = create_app(settings)
     start_http_server(settings.console_metrics_port, addr=settings.metrics_host)
     print(f"console ready at http://{settings.console_host}:{settings.console_port}/ "
           f"(metrics :{settings.console_metrics_port})", flush=True)
-    waitress_serve(app, host=settings.console_host, port=settings.console_port, threads=8, ident="console")
+    waitress_serve(app, host=settings.console_host, port=settings.console_port, threads=SERVE_THREADS, ident="console")
     return 0
 
 

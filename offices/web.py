@@ -40,6 +40,7 @@ OUTCOMES = ("updated", "rejected", "duplicate", "referred")
 SESSION_HOURS = 8
 # How long a sent result may take to reach the record before the page returns without it.
 RECORD_WAIT_S = 5.0
+SERVE_THREADS = 8  # waitress's (offices/__main__.py)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -91,7 +92,8 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
     )
     app.json.ensure_ascii = False  # Vietnamese as it is written, in UTF-8
     units = units or load_units()
-    pool = psycopg2.pool.ThreadedConnectionPool(1, 8, settings.database_url_as("console"),
+    # Two per serving thread: a request's own, and the rate-limit counters' (offices/ratelimits.py).
+    pool = psycopg2.pool.ThreadedConnectionPool(1, 2 * SERVE_THREADS, settings.database_url_as("console"),
                                                 connect_timeout=PG_CONNECT_TIMEOUT_S)
     publishers = Publishers(settings)
     atexit.register(publishers.close)
