@@ -281,6 +281,8 @@ class Bench:
         before = self.received()
         ids = {c["complaint_id"] for c in batch}
         seen = VisibilityWatch(self.settings, self.topics.routed_outputs(), ids)
+        assert self.worker is not None and self.worker.proc is not None
+        cpu_before = cpu_seconds(self.worker.proc.pid)
         with ComplaintPublisher(self.settings) as pub:
             start = time.monotonic()
             for i, c in enumerate(batch):
@@ -293,6 +295,8 @@ class Bench:
         _, done = self.wait_received(before + n, timeout_s=600)
         self.record("router_steady_rate", n / max(done - start, 1e-9), "complaints/s",
                     f"routed while {offered:,.0f}/s were offered")
+        self.record_cpu("router_steady_cpu", cpu_seconds(self.worker.proc.pid) - cpu_before, n,
+                        f"the worker process, at {offered:,.0f}/s offered (its timers included)")
         time.sleep(2 * self.settings.commit_interval_s + 1)  # the last transactions commit
         visible_at = seen.stop()
         # The steady complaints sit behind the whole backlog: read to the end (the default

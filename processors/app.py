@@ -66,6 +66,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         broker_credentials=security.faust(),
     )
     app.client_security = security  # for the plain aiokafka readers of processors/recovery.py
+    app.fetch_tuning = (settings.worker_fetch_min_bytes, settings.worker_fetch_max_wait_ms)  # processors/eos.py
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
     app.transport = Transport(app.conf.broker_consumer, app)  # commits overlap (processors/eos.py)
     return app

@@ -220,6 +220,9 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
     Also: the position Faust's recovery compares with a changelog's end (below), and the
     fetch loop delivering the worker's inputs in chunks (processors/delivery.py)."""
 
+    def _new_consumer_thread(self) -> TunedConsumerThread:
+        return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         app = self.app
         if revoked and app.in_transaction and not self.should_stop:
@@ -271,6 +274,18 @@ def timer_gate(app: faust.App) -> asyncio.Lock:
     if gate is None:
         gate = app._timer_gate = asyncio.Lock()
     return gate
+
+
+class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's consumer thread, its worker consumer fetching with the app's fetch settings
+    (Faust passes fetch_max_wait_ms=1500 and no fetch_min_bytes; aiokafka reads both when
+    it starts, from the attributes set here)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        min_bytes, max_wait_ms = getattr(self.app, "fetch_tuning", (1, 1500))
+        consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms
+        return consumer
 
 
 class Transport(aiokafka_driver.Transport):

@@ -47,7 +47,10 @@ RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
                                "_n_acked", "_to_message", "scheduler", "callback", "flow_active", "suspend_flow",
                                "wait_first", "position")),
     (Conductor, ("_tp_to_callback_lock", "_tp_index", "acks_enabled_for", "add")),
-    (aiokafka_driver.Consumer, ("on_partitions_revoked",)),
+    (aiokafka_driver.Consumer, ("on_partitions_revoked", "_new_consumer_thread")),
+    # processors/eos.py, TunedConsumerThread: the worker consumer's fetch settings
+    (aiokafka_driver.AIOKafkaConsumerThread, ("_create_worker_consumer",)),
+    (aiokafka.AIOKafkaConsumer, ("_fetch_min_bytes", "_fetch_max_wait_ms")),
     (aiokafka_driver.Producer, ("_trn_locks", "_transaction_producers", "_settings_extra", "commit_transactions",
                                 "__post_init__")),
     (aiokafka_driver.Transport, ("Producer", "Consumer")),
