@@ -217,8 +217,9 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
     then stop the transactional producers (Faust starts those of the next assignment).
     A transaction that cannot commit stops the worker (CommitFailed).
 
-    Also: the position Faust's recovery compares with a changelog's end (below), and the
-    fetch loop delivering the worker's inputs in chunks (processors/delivery.py)."""
+    Also: the position Faust's recovery compares with a changelog's end (below), the
+    fetch loop delivering the worker's inputs in chunks (processors/delivery.py), and the
+    consumer thread fetching with the worker's fetch settings (TunedConsumerThread)."""
 
     def _new_consumer_thread(self) -> TunedConsumerThread:
         return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
