@@ -284,7 +284,7 @@ class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        min_bytes, max_wait_ms = getattr(self.app, "fetch_tuning", (1, 1500))
+        min_bytes, max_wait_ms = self.app.fetch_tuning  # set by processors.app.faust_app
         consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms
         return consumer
 

@@ -17,6 +17,7 @@ DEFAULT_KAFKA_BOOTSTRAP = "localhost:9092"
 # .run/postgres/<client>.url (deploy/postgres/postgres.sh). No password in the repository.
 DEFAULT_DATABASE_URL = "postgresql://complaints@127.0.0.1:5432/complaints"
 DATABASE_CLIENTS = ("sink", "reports", "console")
+DEFAULT_DATABASE_URLS_DIR = ".run/postgres"  # <client>.url (DATABASE_URLS_DIR)
 
 
 def _number(name: str, default: float, kind: type = int):
@@ -134,7 +135,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         env = os.environ
-        urls_dir = env.get("DATABASE_URLS_DIR") or ".run/postgres"
+        urls_dir = env.get("DATABASE_URLS_DIR") or DEFAULT_DATABASE_URLS_DIR
         return cls(
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP") or DEFAULT_KAFKA_BOOTSTRAP,
             database_url=env.get("DATABASE_URL") or _local_url("sink", urls_dir) or DEFAULT_DATABASE_URL,

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 
 from schemas.reach import PG_CONNECT_TIMEOUT_S, reported
-from schemas.settings import DATABASE_CLIENTS, Settings
+from schemas.settings import DATABASE_CLIENTS, DEFAULT_DATABASE_URLS_DIR, Settings
 from schemas.times import ICT
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 def manage_roles(args: argparse.Namespace) -> int:
     from sinks import roles
 
-    directory = args.dir or Path(os.environ.get("DATABASE_URLS_DIR") or ".run/postgres")
+    directory = args.dir or Path(os.environ.get("DATABASE_URLS_DIR") or DEFAULT_DATABASE_URLS_DIR)
     try:
         if args.verb == "generate":
             made = roles.generate(directory, args.host, args.port, args.database)

@@ -84,13 +84,12 @@ def _write(path: Path, text: str, mode: int = 0o600) -> None:
 
 
 def write_urls(directory: Path, urls: dict[str, str]) -> None:
-    """DIR/<name>.url for each, the superuser's password alone (the server's
-    POSTGRES_PASSWORD_FILE), and one directory per service's mount, holding only its own:
-    mounts/postgres/admin.password, mounts/<client>/<client>.url."""
+    """DIR/<name>.url for each, and one directory per service's mount, holding only its own:
+    mounts/postgres/admin.password (the superuser's password alone, the server's
+    POSTGRES_PASSWORD_FILE), mounts/<client>/<client>.url."""
     for name, dsn in urls.items():
         _write(directory / f"{name}.url", dsn)
         if name == ADMIN:
-            _write(directory / "admin.password", password_of(dsn))
             # Read by the postgres image's own user (not the services' uid), in a volume
             # only the server and this step mount.
             _write(directory / "mounts" / "postgres" / "admin.password", password_of(dsn), 0o444)
@@ -112,9 +111,8 @@ def rotate(directory: Path, client: str) -> None:
     """A new password in the client's URL (and its mount); `apply` then sets it on the server."""
     if client not in ROLES:
         raise RolesError(f"roles: no client {client!r}; one of {', '.join(ROLES)}")
-    dsn = read_urls(directory, [client])[client]
-    params = parse_dsn(dsn)
     urls = read_urls(directory, [ADMIN, *ROLES])
+    params = parse_dsn(urls[client])
     urls[client] = url(params["user"], new_password(), params.get("host", "localhost"),
                        int(params.get("port", 5432)), params["dbname"])
     write_urls(directory, urls)
