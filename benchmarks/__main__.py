@@ -124,7 +124,7 @@ class Bench:
         self.settings = replace(base, topic_prefix=f"bench-{self.run}.", faust_app_id=f"bench-{self.run}.router",
                                 faust_data_dir=str(OUT / self.run / "faust"), worker_metrics_port=free_port(),
                                 sink_metrics_port=free_port(), sink_group_id=f"bench-sink-{self.run}")
-        self.topics = Topics(self.settings.topic_prefix)
+        self.topics = self.settings.topics
         self.naive_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-naive.",
                                       faust_app_id=f"bench-{self.run}-naive.router")
         self.two_settings = replace(self.settings, topic_prefix=f"bench-{self.run}-two.",
@@ -219,7 +219,7 @@ class Bench:
         args = ["benchmarks.ceiling", self.settings.topic_prefix] + (["fanout"] if fanout else [])
         name = "fanout" if fanout else "ceiling"
         ceiling = Process(args, target, OUT / self.run / f"{name}.log", ready_line="Worker ready").start(timeout_s=300)
-        source = Topics(self.settings.topic_prefix).submitted
+        source = self.settings.topics.submitted
         admin = KafkaAdminClient(**target.kafka_python("admin"))
 
         def committed() -> float:

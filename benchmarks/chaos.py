@@ -84,7 +84,7 @@ class Chaos:
               digest_date: dt.date | None = None) -> dict:
         """Read the outputs back until everything expected is there (or 150 s passed)."""
         workers = worker if isinstance(worker, list) else [worker]
-        topics = Topics(settings.topic_prefix)
+        topics = settings.topics
         ids = {c["complaint_id"] for c in batch}
         overdue = {c["complaint_id"] for c in batch[: int(len(batch) * OVERDUE_SHARE)]}
         deadline = time.monotonic() + 150

@@ -113,7 +113,7 @@ def manage_users(args: argparse.Namespace, settings: Settings) -> int:
 
     wait_for_schema(settings)
     conn = psycopg2.connect(settings.database_url_as("console"), connect_timeout=PG_CONNECT_TIMEOUT_S)
-    accounts = Accounts(conn, load())
+    accounts = Accounts(conn, load(settings.admin_map))
     try:
         if args.verb == "list":
             for a in accounts.list(args.province):

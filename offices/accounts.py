@@ -19,7 +19,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from schemas.admin_units import AdminUnits
 
-LEVELS = ("province", "district", "commune")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD = 12
 
@@ -53,21 +52,15 @@ class Account:
 
 
 def unit_province(units: AdminUnits, level: str, unit_code: str) -> str:
-    """The province of a unit at its level, or AccountError when there is no such unit."""
-    if level not in LEVELS:
-        raise AccountError(f"level must be one of {', '.join(LEVELS)}")
-    if level == "province":
-        if units.province(unit_code) is None:
-            raise AccountError(f"no province has code {unit_code!r}")
-        return unit_code
-    if level == "district":
-        if units.district(unit_code) is None:
-            raise AccountError(f"no district has code {unit_code!r}")
-        return units.province_of_district(unit_code) or ""
-    district = units.district_of_commune(unit_code)
-    if units.commune(unit_code) is None or district is None:
-        raise AccountError(f"no commune has code {unit_code!r}")
-    return units.province_of_district(district) or ""
+    """The province of a unit at its level in the map in force, or AccountError when there is
+    no such unit (under 2025 there are no districts: they were abolished)."""
+    if level not in units.levels:
+        why = " (districts were abolished on 1 July 2025)" if level == "district" else ""
+        raise AccountError(f"level must be one of {', '.join(units.levels)}{why}")
+    province = units.province_of(level, unit_code)
+    if province is None:
+        raise AccountError(f"no {level} has code {unit_code!r}")
+    return province
 
 
 def generate_password() -> str:

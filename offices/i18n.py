@@ -61,6 +61,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "history": ("Lịch sử", "History"),
     "ev_submitted": ("Tiếp nhận", "Submitted"),
     "ev_routed": ("Phân luồng", "Routed"),
+    "ev_reassigned": ("Chuyển cho đơn vị theo địa giới mới", "Moved to the unit in force"),
     "ev_escalated": ("Báo cáo vượt hạn 48 giờ", "Escalated: 48 hours passed"),
     "ev_resolved": ("Có kết quả", "Resolved"),
     "record_result": ("Ghi nhận kết quả", "Record the result"),

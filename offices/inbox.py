@@ -33,7 +33,7 @@ class Inbox:
         self.settings = settings or Settings.from_env()
         self.province = province
         self.unit = unit
-        self.topic = Topics(self.settings.topic_prefix).jurisdiction(province)
+        self.topic = self.settings.topics.jurisdiction(province)
         self.group_id = group_id or f"{office(province)}.inbox" + (f".{unit}" if unit else "")
         self.poll_timeout_ms = int(poll_timeout_s * 1000)
         self.skipped = 0      # records of other units

@@ -31,9 +31,7 @@ def urgency(deadline: dt.datetime, now: dt.datetime) -> tuple[str, int]:
 
 def unit_name(units: AdminUnits, level: str | None, code: str | None) -> str:
     """A province's, district's or commune's name; other codes (sites, VN) as they are."""
-    lookup = {"province": units.province, "district": units.district, "commune": units.commune}.get(level or "")
-    unit = lookup(code) if lookup and code else None
-    return unit.name if unit else (code or "")
+    return units.name(level, code) or (code or "")
 
 
 def agency(units: AdminUnits, level: str | None, unit_code: str | None, lang: str = "vi",

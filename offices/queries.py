@@ -32,7 +32,10 @@ class Scope:
             return cls(account.province_code)
         return cls(account.province_code, account.level, account.unit_code)
 
-    SQL = """r.route = 'jurisdiction' AND r.province_code = %(scope_province)s
+    # A province sees its jurisdiction in force: what was routed to it, and what old provinces
+    # it absorbed hold (the `provinces` table, written from schemas/admin_units.py).
+    SQL = """r.route = 'jurisdiction'
+             AND r.province_code IN (SELECT code FROM provinces WHERE in_force = %(scope_province)s)
              AND (%(scope_unit)s::text IS NULL
                   OR (r.handler_level = %(scope_level)s AND r.handler_unit = %(scope_unit)s))"""
 
@@ -83,8 +86,10 @@ def queue(conn: psycopg2.extensions.connection, scope: Scope,
 def complaint(conn: psycopg2.extensions.connection, scope: Scope, complaint_id: str) -> dict[str, Any] | None:
     """The complaint as submitted, its routing and its history; None when not in the scope."""
     found = _rows(conn, f"""
-        SELECT c.payload AS submitted, r.payload AS routing, r.route, r.routed_at, r.recorded_at, r.deadline,
-               r.handler_level, r.handler_unit
+        SELECT c.payload AS submitted, r.payload AS routing, r.route, COALESCE(r.first_routed_at, r.routed_at)
+               AS routed_at, r.recorded_at, r.deadline, r.handler_level, r.handler_unit,
+               (SELECT m.from_handler_level || ' ' || m.from_handler_unit FROM reassignments m
+                WHERE m.complaint_id = r.complaint_id ORDER BY m.routed_at LIMIT 1) AS first_handler
         FROM routes r JOIN complaints c USING (complaint_id)
         WHERE r.complaint_id = %(id)s AND {Scope.SQL}
     """, {**scope.args(), "id": complaint_id})
@@ -94,8 +99,13 @@ def complaint(conn: psycopg2.extensions.connection, scope: Scope, complaint_id: 
     history: list[dict[str, Any]] = [
         {"at": item["recorded_at"], "event": "submitted"},
         {"at": item["routed_at"], "event": "routed", "route": item["route"],
-         "handler": f"{item['handler_level']} {item['handler_unit']}"},
+         "handler": item["first_handler"] or f"{item['handler_level']} {item['handler_unit']}"},
     ]
+    for m in _rows(conn, """SELECT routed_at, from_handler_level, from_handler_unit, to_handler_level, to_handler_unit
+                             FROM reassignments WHERE complaint_id = %(id)s""", {"id": complaint_id}):
+        history.append({"at": m["routed_at"], "event": "reassigned",
+                        "handler": f"{m['from_handler_level']} {m['from_handler_unit']} → "
+                                   f"{m['to_handler_level']} {m['to_handler_unit']}"})
     for e in _rows(conn, "SELECT escalated_at, stage FROM escalations WHERE complaint_id = %(id)s",
                    {"id": complaint_id}):
         history.append({"at": e["escalated_at"], "event": "escalated", "stage": e["stage"]})

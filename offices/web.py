@@ -91,7 +91,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.json.ensure_ascii = False  # Vietnamese as it is written, in UTF-8
-    units = units or load_units()
+    units = units or load_units(settings.admin_map)
     # Two per serving thread: a request's own, and the rate-limit counters' (offices/ratelimits.py).
     pool = psycopg2.pool.ThreadedConnectionPool(1, 2 * SERVE_THREADS, settings.database_url_as("console"),
                                                 connect_timeout=PG_CONNECT_TIMEOUT_S)

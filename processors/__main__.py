@@ -1,4 +1,4 @@
-"""python -m processors topics | worker | replay | summary"""
+"""python -m processors topics | worker | replay | summary | cutover"""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     sm = sub.add_parser("summary", help="counts of routed complaints, dead letters and escalations, from the topics")
     sm.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for the router to catch up with complaints.submitted")
+    c = sub.add_parser("cutover", help="move the open complaints of the 2021 map to the units in force (ADMIN_MAP=2025)")
+    c.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+                   help="how long to wait for the workers to read what is fed back (default 300)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -82,6 +85,16 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings:
                 print(f"summary: the router is still {lag} complaints behind after {args.wait:.0f} s", file=sys.stderr)
         print(summarize(settings))
         return 0
+    if args.command == "cutover":
+        from processors.cutover import CutoverError, run
+
+        try:
+            report = run(settings, args.timeout)
+        except CutoverError as exc:
+            print(f"cutover: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(report.lines()))
+        return 1 if report.lag else 0
     return 2
 
 

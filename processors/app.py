@@ -99,11 +99,11 @@ def chunk_handler(sender: TransactionalSender, handle: Callable[[Incoming, dt.da
 
 def build_app(settings: Settings | None = None) -> faust.App:
     settings = settings or Settings.from_env()
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     app = faust_app(settings)
     sender = TransactionalSender(app)
     gate = timer_gate(app)
-    units = load_units()
+    units = load_units(settings.admin_map)
     registry = DelegationRegistry(units)
     follower = RegistryFollower({"bootstrap_servers": settings.kafka_bootstrap, **app.client_security.aiokafka()},
                                 topics.delegations, registry)
@@ -115,6 +115,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     resolved = app.topic(topics.resolved, **raw)
     digest_parts = app.topic(topics.digest_parts, **raw)
     delegation_events = app.topic(topics.delegations, **raw)
+    reassignments = app.topic(topics.reassignments, **raw)
     # Untyped tables: Faust uses JSON for keys and values, when writing and recovering alike.
     tables = {name: app.Table(name, default=None, partitions=settings.partitions)
               for name in ("complaints", "marks", "digests")}
@@ -129,6 +130,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     # -- inputs: straight from the fetch to the handlers, a chunk at a time -----------------------
     # Routing needs the delegations granted so far: it starts once the registry has read them.
     handle_directly(app, submitted, route, settings.worker_batch_size, ready=follower.ready)
+    handle_directly(app, reassignments, deliver, settings.worker_batch_size, ready=follower.ready)
     for topic in (resolved, delegation_events, digest_parts):
         handle_directly(app, topic, deliver, settings.worker_batch_size)
 

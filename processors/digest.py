@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from processors.state import ComplaintState
-from schemas.admin_units import province_codes
+from schemas.admin_units import AdminUnits
 from schemas.models import DailyDigest
 
 DUE_WINDOW = dt.timedelta(hours=24)
@@ -29,19 +29,21 @@ def _order(item: dict[str, Any]) -> tuple[float, str]:
 
 
 class PartBuilder:
-    """Accumulates one partition's records into a part per province (all 63, empty ones too,
-    so the aggregator can count them), in bounded memory."""
+    """Accumulates one partition's records into a part per province of the map in force (all
+    of them, empty ones too, so the aggregator can count them), in bounded memory. A complaint
+    routed to an old province before the cut-over counts for its successor."""
 
-    def __init__(self, now: dt.datetime, max_items: int) -> None:
+    def __init__(self, now: dt.datetime, max_items: int, units: AdminUnits) -> None:
         self.now = now
         self.horizon = now + DUE_WINDOW
         self.max_items = max_items
+        self.units = units
         self.parts: dict[str, dict[str, Any]] = {
-            p: {"open_by_handler": {}, "oldest": None, "due": [], "due_total": 0} for p in province_codes()}
+            p: {"open_by_handler": {}, "oldest": None, "due": [], "due_total": 0} for p in units.province_codes()}
         self._due_heaps: dict[str, list] = {p: [] for p in self.parts}
 
     def add(self, cid: str, state: ComplaintState) -> None:
-        province = state.province_code
+        province = self.units.province_in_force(state.province_code)
         if not state.is_open or province not in self.parts:
             return  # triage has no province: the national queue is not in a provincial digest
         assert state.handler is not None
@@ -78,8 +80,9 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in text)
 
 
-def parts(states: Iterable[tuple[str, ComplaintState]], now: dt.datetime, max_items: int) -> dict[str, dict]:
-    builder = PartBuilder(now, max_items)
+def parts(states: Iterable[tuple[str, ComplaintState]], now: dt.datetime, max_items: int,
+          units: AdminUnits) -> dict[str, dict]:
+    builder = PartBuilder(now, max_items, units)
     for cid, state in states:
         builder.add(cid, state)
     return builder.build()

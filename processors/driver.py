@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import json
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from processors.eos import Record
@@ -23,17 +24,16 @@ from processors.topology import Incoming, Topology, key_partition
 from schemas.admin_units import load as load_units
 from schemas.models import Delegation
 from schemas.settings import Settings
-from schemas.topics import Topics
 
 
 class MemoryDriver:
     def __init__(self, settings: Settings | None = None, now: dt.datetime | None = None) -> None:
         self.settings = settings or Settings()
-        self.topics = Topics(self.settings.topic_prefix)
+        self.topics = self.settings.topics
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.registry: dict[str, Delegation] = {}
         self.stores = {name: MemoryStore(name) for name in ("complaints", "marks", "digests")}
-        self.topology = Topology(self.settings, load_units(), self.registry, **self.stores)
+        self.topology = Topology(self.settings, load_units(self.settings.admin_map), self.registry, **self.stores)
         for partition in range(self.settings.partitions):  # as if every partition were assigned
             asyncio.run(self.topology.index(partition))
         self.records: list[Record] = []  # everything sent, changelog records included
@@ -65,17 +65,22 @@ class MemoryDriver:
         self.records.extend(out)
         caused = list(out)
         for r in out:  # sent back to an input topic: read again where its key belongs
-            if r.topic in (self.topics.submitted, self.topics.resolved, self.topics.digest_parts) and r.key:
+            if r.topic in (self.topics.submitted, self.topics.resolved, self.topics.digest_parts,
+                           self.topics.reassignments) and r.key:
                 caused += self.pipe(r.topic, r.value, r.key.decode(), timestamp)
         return caused
 
     def grant(self, delegation: dict[str, Any]) -> None:
         self.registry[delegation["unit_code"]] = Delegation.model_validate(delegation)
 
-    def restart(self) -> None:
+    def restart(self, **changes: Any) -> None:
         """A new worker over the same tables (as recovered from their changelogs): the
-        in-memory deadline index and counts are rebuilt from the complaints table."""
-        self.topology = Topology(self.settings, self.topology.units, self.registry, **self.stores)
+        in-memory deadline index and counts are rebuilt from the complaints table. `changes`
+        alter its settings (admin_map="2025": the switch to the map in force)."""
+        if changes:
+            self.settings = replace(self.settings, **changes)
+            self.topics = self.settings.topics
+        self.topology = Topology(self.settings, load_units(self.settings.admin_map), self.registry, **self.stores)
         for partition in range(self.settings.partitions):
             asyncio.run(self.topology.index(partition))
 

@@ -57,3 +57,7 @@ def routed(route: str, province: str, level: str, handler_level: str) -> Counter
 
 def serve(port: int, host: str = "127.0.0.1") -> None:
     start_http_server(port, addr=host)
+REASSIGNED = Counter("complaints_reassigned_total",
+                     "Open complaints fed back to move to the unit in force, by reason (cutover) and effect "
+                     "(moved; unchanged: resolved, moved already or not a jurisdiction route)",
+                     ["reason", "effect"])

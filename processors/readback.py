@@ -17,8 +17,9 @@ from schemas.settings import Settings
 
 
 def read_committed(topics: Iterable[str], settings: Settings | None = None,
-                   timeout_s: float = 30.0) -> list[ConsumerRecord]:
-    """Every committed record of `topics`, up to their ends as of the call."""
+                   timeout_s: float = 30.0, start: dict[TopicPartition, int] | None = None) -> list[ConsumerRecord]:
+    """Every committed record of `topics` (from the offsets in `start`, else the beginning),
+    up to their ends as of the call."""
     settings = settings or Settings.from_env()
     consumer = KafkaConsumer(**settings.kafka_python("admin"), group_id=None,
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
@@ -30,8 +31,11 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
             return []
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        for tp, offset in (start or {}).items():
+            if tp in tps:
+                consumer.seek(tp, offset)
         end = _end_offsets(consumer, tps, timeout_s)
-        pending = {tp for tp in tps if end[tp] > 0}
+        pending = {tp for tp in tps if end[tp] > (start or {}).get(tp, 0)}
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
@@ -53,3 +57,14 @@ def _end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: 
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def end_offsets(topics: Iterable[str], settings: Settings, timeout_s: float = 30.0) -> dict[TopicPartition, int]:
+    """Where each partition of `topics` (those that exist) ends now, as read_committed sees it."""
+    consumer = KafkaConsumer(**settings.kafka_python("admin"), group_id=None, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                             enable_auto_commit=False, isolation_level="read_committed")
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        return _end_offsets(consumer, tps, timeout_s) if tps else {}
+    finally:
+        consumer.close()

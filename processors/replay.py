@@ -26,7 +26,7 @@ from schemas.topics import Topics
 
 
 def export(path: Path, settings: Settings, error: str | None = None) -> int:
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     count = 0
     with open(path, "w", encoding="utf-8") as out:
         for record in read_committed([topics.dead_letter], settings):
@@ -47,16 +47,16 @@ def check(letter: DeadLetter, topics: Topics) -> str | None:
         if source == "complaints.submitted":
             read_complaint(raw, now)
         elif source == "complaints.resolved":
-            read_resolution(raw, now, load_units())
+            read_resolution(raw, now, load_units(topics.admin_map))
         elif source == "complaints.delegations" and raw:
-            read_delegation(letter.key.encode("utf-8") if letter.key is not None else None, raw, load_units())
+            read_delegation(letter.key.encode("utf-8") if letter.key is not None else None, raw, load_units(topics.admin_map))
     except Unreadable as problem:
         return f"{problem.error}: {problem.detail}"
     return None
 
 
 def replay(path: Path, settings: Settings, dry_run: bool = False) -> tuple[int, list[str]]:
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     sent, refused = 0, []
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     with ComplaintPublisher(settings, role="admin") as pub:  # onto any source topic

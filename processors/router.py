@@ -154,6 +154,7 @@ def table_record(complaint: ComplaintSubmitted, routing: dict[str, Any], topic: 
         resolved_at=earlier.resolved_at if earlier else None,
         resolved_by=earlier.resolved_by if earlier else None,
         pending_from=earlier.pending_from if earlier else None,  # judged, then dropped, by the topology
+        admin_map=routing.get("admin_map"),
     )
 
 

@@ -93,7 +93,7 @@ def check_libraries() -> None:
 
 
 def check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     # The outputs too: routed complaints and escalations go to the source's partition number.
     keyed_alike = [topics.submitted, topics.resolved, *topics.routed_outputs(), topics.escalations]
     counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(keyed_alike)}

@@ -30,6 +30,9 @@ class ComplaintState:
     # Where the waiting resolution was read, [partition, offset, key, value as text]: if its
     # author turns out not to handle the complaint, it goes to the dead letter from there.
     pending_from: list | None = None
+    # The administrative map the route is of ("2021", "2025"); None: routed before maps were
+    # named, under 2021. The cut-over moves open complaints of an older map (processors/cutover.py).
+    admin_map: str | None = None
 
     @classmethod
     def from_value(cls, value: Any) -> ComplaintState | None:

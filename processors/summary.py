@@ -12,11 +12,12 @@ from schemas.settings import Settings
 from schemas.topics import Topics
 
 
-def router_lag(settings: Settings) -> int | None:
-    """Submitted events the router's consumer group has not committed yet (None: no group yet)."""
+def router_lag(settings: Settings, topic: str | None = None) -> int | None:
+    """Events of `topic` (complaints.submitted) the router's consumer group has not committed
+    yet (None: no group yet)."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-    topic = Topics(settings.topic_prefix).submitted
+    topic = topic or settings.topics.submitted
     admin = KafkaAdminClient(**settings.kafka_python("admin"), bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     consumer = KafkaConsumer(**settings.kafka_python("admin"), isolation_level="read_committed",
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
@@ -34,19 +35,19 @@ def router_lag(settings: Settings) -> int | None:
         consumer.close()
 
 
-def wait_for_router(settings: Settings, timeout_s: float) -> int | None:
-    """Wait until the router has caught up with complaints.submitted; return the lag left."""
+def wait_for_router(settings: Settings, timeout_s: float, topic: str | None = None) -> int | None:
+    """Wait until the router has caught up with `topic` (complaints.submitted); return the lag left."""
     deadline = time.monotonic() + timeout_s
-    lag = router_lag(settings)
+    lag = router_lag(settings, topic)
     while (lag is None or lag > 0) and time.monotonic() < deadline:
         time.sleep(1)
-        lag = router_lag(settings)
+        lag = router_lag(settings, topic)
     return lag
 
 
 def summarize(settings: Settings | None = None) -> str:
     settings = settings or Settings.from_env()
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     routed = read_committed(topics.routed_outputs(), settings)
     by_route: Counter[str] = Counter()
     by_province: Counter[str] = Counter()
@@ -68,7 +69,9 @@ def summarize(settings: Settings | None = None) -> str:
     lines.append(f"  with warnings            {warned:>8}")
     lines.append("By handler level: " + ", ".join(f"{k} {v}" for k, v in sorted(by_handler.items())))
     top = ", ".join(f"{p}: {n}" for p, n in by_province.most_common(10))
-    lines.append(f"Jurisdiction topics used: {len(by_province)} of 63; busiest: {top}")
+    lines.append(f"Administrative map in force: {settings.admin_map} "
+                 f"({len(topics.all_jurisdictions())} provinces{', two tiers' if settings.admin_map == '2025' else ''})")
+    lines.append(f"Jurisdiction topics used: {len(by_province)} of {len(topics.all_jurisdictions())}; busiest: {top}")
     lines.append(f"Dead letters: {len(dead)}" + (" (" + ", ".join(f"{k} {v}" for k, v in
                                                                sorted(dead_by_error.items())) + ")" if dead else ""))
     lines.append(f"Escalations: {len(escalations)}")

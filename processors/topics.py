@@ -20,7 +20,7 @@ DEAD_LETTER_CONFIG = {"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}
 
 
 def desired_topics(settings: Settings) -> list[NewTopic]:
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     rf = settings.replication_factor
     wanted = [
         # The registry is small and read whole by every worker: one partition keeps its order.

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import NamedTuple
 
 from croniter import croniter
+from pydantic import ValidationError
 
 from processors import clock, metrics
 from processors.deadletter import Source, Unreadable, dead_letter, dumps
@@ -35,11 +36,12 @@ from processors.deadlines import DeadlineIndex
 from processors.digest import PartBuilder, add_part
 from processors.eos import Record
 from processors.router import internal_error, process, read_delegation, read_resolution, record_time
+from processors.routing import successor_decision
 from processors.state import ComplaintState
 from processors.stores import Store
 from schemas.admin_units import AdminUnits
 from schemas.checks import resolver_problem
-from schemas.models import Delegation
+from schemas.models import Delegation, RoutedComplaint, describe_errors
 from schemas.settings import Settings
 from schemas.times import ICT
 from schemas.topics import Topics
@@ -103,13 +105,15 @@ class OpenComplaints:
 
     DUE_SOON = dt.timedelta(hours=6)
 
-    def __init__(self) -> None:
+    def __init__(self, units: AdminUnits) -> None:
         self.by_partition: dict[int, Counter[tuple[str, int]]] = {}
         self.exported: set[str] = set()
+        self.units = units
 
-    @staticmethod
-    def key(state: ComplaintState) -> tuple[str, int]:
-        return state.province_code or "national", int(state.due.timestamp()) // 3600
+    def key(self, state: ComplaintState) -> tuple[str, int]:
+        """(the province in force, or "national"; the deadline's hour)."""
+        province = self.units.province_in_force(state.province_code) or state.province_code
+        return province or "national", int(state.due.timestamp()) // 3600
 
     def change(self, partition: int, state: ComplaintState, delta: int) -> None:
         if partition in self.by_partition:
@@ -133,17 +137,17 @@ class OpenComplaints:
             metrics.OVERDUE.labels(province=province).set(overdue[province])
 
 
-def not_handler(state: ComplaintState, level: str, unit_code: str) -> str | None:
+def not_handler(state: ComplaintState, level: str, unit_code: str, units: AdminUnits) -> str | None:
     """Why a resolution by `level unit_code` does not count for this routed complaint, or None."""
     assert state.handler is not None
-    return resolver_problem(level, unit_code, state.province_code, state.handler)
+    return resolver_problem(level, unit_code, state.province_code, state.handler, units)
 
 
 class Topology:
     def __init__(self, settings: Settings, units: AdminUnits, registry: Mapping[str, Delegation], *,
                  complaints: Store, marks: Store, digests: Store) -> None:
         self.settings = settings
-        self.topics = Topics(settings.topic_prefix)
+        self.topics = settings.topics
         self.units = units
         self.registry = registry
         self.complaints, self.marks, self.digests = complaints, marks, digests
@@ -151,7 +155,7 @@ class Topology:
         self.stages = clock.parse_stages(settings.escalation_stages)
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
-        self.open = OpenComplaints()
+        self.open = OpenComplaints(units)
         # input topic -> (its source name in dead-letter marks and metrics, its handler); the
         # names are the contract names without "complaints." as they always were (a mark's key
         # holds it: a new name would forget which offsets were dead-lettered already).
@@ -159,7 +163,8 @@ class Topology:
                          for topic, handler in ((self.topics.submitted, self.on_submitted),
                                                 (self.topics.resolved, self.on_resolved),
                                                 (self.topics.delegations, self.on_delegation),
-                                                (self.topics.digest_parts, self.on_digest_part))}
+                                                (self.topics.digest_parts, self.on_digest_part),
+                                                (self.topics.reassignments, self.on_reassignment))}
 
     # -- state ---------------------------------------------------------------------------------
     def state(self, cid: str, partition: int) -> ComplaintState | None:
@@ -172,7 +177,8 @@ class Topology:
     def escalation(self, cid: str, state: ComplaintState, stage: clock.Stage, now: dt.datetime,
                    partition: int) -> Record:
         event = clock.escalate(cid, state, stage, now)  # also marks the stage in the state
-        metrics.ESCALATIONS.labels(stage=str(stage.number), province=event.province_code or "national").inc()
+        province = self.units.province_in_force(event.province_code) or event.province_code or "national"
+        metrics.ESCALATIONS.labels(stage=str(stage.number), province=province).inc()
         metrics.ESCALATION_DELAY.labels(stage=str(stage.number)).observe(
             max(0.0, (now - clock.due_at(state, stage)).total_seconds()))
         # Keyed by complaint_id with as many partitions as the source: the default partitioner
@@ -277,7 +283,7 @@ class Topology:
         where, state.pending_from = state.pending_from, None  # a routed state keeps no such note
         if state.resolved_by is None:
             return []
-        problem = not_handler(state, state.resolved_by["level"], state.resolved_by["unit_code"])
+        problem = not_handler(state, state.resolved_by["level"], state.resolved_by["unit_code"], self.units)
         if problem is None:
             return []
         state.resolved_at = state.resolved_by = None
@@ -301,7 +307,7 @@ class Topology:
             return moved
         earlier = self.state(cid, m.partition)
         if earlier is not None and earlier.routed:
-            problem = not_handler(earlier, resolution.resolved_by.level, resolution.resolved_by.unit_code)
+            problem = not_handler(earlier, resolution.resolved_by.level, resolution.resolved_by.unit_code, self.units)
             if problem:
                 metrics.RESOLUTIONS.labels(effect="not_handler").inc()
                 return self.refuse(m, Unreadable("not_handler", problem), "resolved", now)
@@ -333,6 +339,39 @@ class Topology:
         except Unreadable as problem:
             return self.refuse(m, problem, "delegations", now)
         return []
+
+    # -- the cut-over to the map in force --------------------------------------------------------
+    def on_reassignment(self, m: Incoming, now: dt.datetime) -> list[Record]:
+        """A complaint routed under an older map (fed back by `python -m processors cutover`):
+        if it is still open there, it moves once to the unit in force that succeeds its handler,
+        a RoutedComplaint on the successor's topic with `routing.reassigned_from`; its deadline
+        and the stages already escalated stay. Anything else (resolved, moved already, not a
+        jurisdiction route) changes nothing, so the command can run again."""
+        try:
+            routed = RoutedComplaint.model_validate_json(m.value or b"")
+        except ValidationError as exc:
+            return self.refuse(m, Unreadable("validation_error", describe_errors(exc)), "reassignments", now)
+        cid = routed.complaint_id
+        if (moved := self.rekey(m, self.topics.reassignments, cid)) is not None:
+            return moved
+        state = self.state(cid, m.partition)
+        if (state is None or not state.is_open or state.route != "jurisdiction"
+                or (state.admin_map or "2021") == self.units.map or state.handler is None):
+            metrics.REASSIGNED.labels(reason="cutover", effect="unchanged").inc()
+            return []
+        decision = successor_decision(routed, state.province_code, state.handler, self.registry, self.units)
+        block = {**decision.routing_json(routed, now), "deadline": state.deadline,
+                 "reassigned_from": {"topic": self.topics.source_of(state.topic or ""),
+                                     "province_code": state.province_code, "handler": state.handler,
+                                     "reason": "cutover"}}
+        topic = decision.topic(self.topics)
+        value = json.dumps({**json.loads(m.value or b"{}"), "routing": block}, ensure_ascii=False).encode("utf-8")
+        self.open.change(m.partition, state, -1)
+        state.topic, state.province_code, state.admin_map = topic, decision.province_code, self.units.map
+        state.handler = block["handler"]
+        self.open.change(m.partition, state, +1)
+        metrics.REASSIGNED.labels(reason="cutover", effect="moved").inc()
+        return [self.save(cid, state, m.partition), Record(topic, cid.encode(), value, m.partition)]
 
     # -- the clock -----------------------------------------------------------------------------
     def fire_due(self, partition: int, now: dt.datetime) -> list[Record]:
@@ -373,7 +412,7 @@ class Topology:
         async for cid, state in self.states(partition):
             states += 1
             if state.is_open:
-                counts[OpenComplaints.key(state)] += 1
+                counts[self.open.key(state)] += 1
             for second, stage in self.due_entries(state):
                 self.deadlines.add(partition, second, cid, stage)
         self.open.by_partition[partition] = counts
@@ -400,7 +439,7 @@ class Topology:
             return [self.marks.set(DIGEST_MARK, due.isoformat(), partition)]
         if last >= due.isoformat():
             return []
-        builder = PartBuilder(now, self.settings.digest_max_items)
+        builder = PartBuilder(now, self.settings.digest_max_items, self.units)
         async for cid, state in self.states(partition):
             builder.add(cid, state)
         out = []

@@ -72,7 +72,7 @@ class ComplaintPublisher:
         file in KAFKA_CLIENTS_DIR (schemas/kafka_client.py)."""
         self.settings = settings or Settings.from_env()
         self.role = role
-        self.topics = Topics(self.settings.topic_prefix)
+        self.topics = self.settings.topics
         self.clock = clock
         self.timeout_s = timeout_s
         self._pending: list[Any] = []
@@ -97,14 +97,14 @@ class ComplaintPublisher:
             resolution.check_not_future(self.clock())
         except FutureTimestampError as exc:
             raise InvalidEvent(f"invalid ComplaintResolved: {exc}") from exc
-        problem = resolution_problem(resolution, load_units())
+        problem = resolution_problem(resolution, load_units(self.topics.admin_map))
         if problem:
             raise InvalidEvent(f"invalid ComplaintResolved: {problem}")
         return self._send(self.topics.resolved, resolution.complaint_id, _dump(resolution), wait)
 
     def grant_delegation(self, event: Delegation | Mapping[str, Any] | str | bytes, *, wait: bool = True):
         grant = validate(Delegation, event)
-        problem = delegation_problem(grant, load_units()) or grant_authority_problem(grant)
+        problem = delegation_problem(grant, load_units(self.topics.admin_map)) or grant_authority_problem(grant)
         if problem:
             raise InvalidEvent(f"invalid Delegation: {problem}")
         return self._send(self.topics.delegations, grant.unit_code, _dump(grant), wait)

@@ -16,17 +16,20 @@ NATIONAL_UNIT = "VN"
 
 def unknown_unit(level: str, unit_code: str, units: AdminUnits) -> str | None:
     """Why `unit_code` is not a unit at `level`, or None. Site codes are not in the data
-    set (sites are the vaccination system's own), so any site code passes."""
-    known = {
-        "province": units.provinces,
-        "district": units.districts,
-        "commune": units.communes,
-    }.get(level)
+    set (sites are the vaccination system's own), so any site code passes. Under the map of
+    2025 the units of the older lists still exist for this check (a result of a handler
+    routed before the cut-over); whether such a unit handles a complaint is resolver_problem's."""
     if level == "national":
         return None if unit_code == NATIONAL_UNIT else f"the national unit is {NATIONAL_UNIT!r}"
-    if known is not None and unit_code not in known:
-        return f"no {level} has code {unit_code!r}"
-    return None
+    if level == "site":
+        return None
+    if units.unit(level, unit_code) is not None:
+        return None
+    old = units.history
+    if units.map == "2025" and unit_code in {"province": old.provinces, "district": old.districts,
+                                            "commune": old.communes}.get(level, {}):
+        return None
+    return f"no {level} has code {unit_code!r}"
 
 
 def resolution_problem(resolution: ComplaintResolved, units: AdminUnits) -> str | None:
@@ -35,19 +38,30 @@ def resolution_problem(resolution: ComplaintResolved, units: AdminUnits) -> str 
 
 
 def delegation_problem(grant: Delegation, units: AdminUnits) -> str | None:
-    """A grant must name a real unit, under the province and district it gives."""
+    """A grant must name a real unit of the map in force, under the province (and, under
+    2021, the district) it gives. Grants of the other map lapse: they are refused here."""
     if units.province(grant.province_code) is None:
         return f"province_code: no province has code {grant.province_code!r}"
+    if units.map == "2025":
+        if grant.level != "commune" or grant.district_code is not None:
+            return ("districts were abolished on 1 July 2025 (ADMIN_MAP=2025): a delegation is to a commune "
+                    "in force and names no district_code")
+        if units.province_of_commune(grant.commune_code or "") is None:
+            return f"commune_code: no commune in force has code {grant.commune_code!r}"
+        if units.province_of_commune(grant.commune_code or "") != grant.province_code:
+            return f"commune_code: commune {grant.commune_code} is not in province {grant.province_code}"
+        return None
+    if grant.district_code is None:
+        return "district_code: a delegation of the 2021 map names its district (ADMIN_MAP=2021)"
     district = units.district(grant.district_code)
     if district is None:
         return f"district_code: no district has code {grant.district_code!r}"
     if district.parent != grant.province_code:
         return f"district_code: district {grant.district_code} is not in province {grant.province_code}"
     if grant.commune_code is not None:
-        commune = units.commune(grant.commune_code)
-        if commune is None:
+        if units.commune(grant.commune_code) is None:
             return f"commune_code: no commune has code {grant.commune_code!r}"
-        if commune.parent != grant.district_code:
+        if not units.in_district(grant.commune_code, grant.district_code):
             return f"commune_code: commune {grant.commune_code} is not in district {grant.district_code}"
     return None
 
@@ -63,15 +77,21 @@ def grant_authority_problem(grant: Delegation) -> str | None:
 
 
 def resolver_problem(level: str, unit_code: str, province_code: str | None,
-                     handler: Mapping[str, str]) -> str | None:
-    """A resolution counts only from the complaint's handler (for a site route, its site) or
-    its province. The same rule is the view accepted_resolutions in the record
-    (sinks/migrations/0004_accepted_resolutions.sql)."""
+                     handler: Mapping[str, str], units: AdminUnits) -> str | None:
+    """The one definition of an accepted resolver: a resolution counts only from the
+    complaint's handler (for a site route, its site) or the province in force over the
+    complaint's province, and only from a unit of the map in force (under 2025, a complaint
+    routed to old province 77 before the cut-over is resolved by 79's department; 77's, and
+    the districts, no longer exist)."""
+    in_force = units.province_in_force(province_code)
+    if level in ("province", "district", "commune") and units.unit(level, unit_code) is None:
+        return (f"resolved_by: {level} {unit_code} is not a unit of the map in force ({units.map}); "
+                f"only province {in_force} resolves this complaint now")
     if level == handler["level"] and unit_code == handler["unit_code"]:
         return None
-    if level == "province" and province_code is not None and unit_code == province_code:
+    if level == "province" and in_force is not None and unit_code == in_force:
         return None
     allowed = f"{handler['level']} {handler['unit_code']}"
-    if province_code is not None and handler["level"] != "province":
-        allowed += f" or province {province_code}"
+    if in_force is not None and not (handler["level"] == "province" and handler["unit_code"] == in_force):
+        allowed += f" or province {in_force}"
     return f"resolved_by: {level} {unit_code} does not handle this complaint (only {allowed})"

@@ -17,9 +17,10 @@ def office(province_code: str) -> str:
     return f"office-{province_code}"
 
 
-def principals() -> list[str]:
-    """Every user the local broker knows (plus `broker`, its own)."""
-    return [*SERVICE_ROLES, *(office(p) for p in province_codes())]
+def principals(admin_map: str | None = None) -> list[str]:
+    """Every user the local broker knows (plus `broker`, its own): an office per province of
+    the map in force."""
+    return [*SERVICE_ROLES, *(office(p) for p in province_codes(admin_map))]
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = 
 
     # router: its inputs and outputs, its group, its changelogs and internal topics
     # (prefixed by its app id), its transactional ids.
-    read("router", topics.submitted, topics.resolved, topics.delegations, topics.digest_parts,
+    read("router", topics.submitted, topics.resolved, topics.delegations, *topics.internal(),
          *topics.routed_outputs(), topics.escalations)
-    write("router", topics.submitted, topics.resolved, topics.digest_parts, *topics.outputs())
+    write("router", topics.submitted, topics.resolved, *topics.internal(), *topics.outputs())
     out += [Grant("router", op, "TOPIC", app_id, True) for op in ("READ", "WRITE", "DESCRIBE", "CREATE")]
     out += [Grant("router", "READ", "GROUP", app_id, True),
             Grant("router", "WRITE", "TRANSACTIONAL_ID", app_id, True),
@@ -53,7 +54,7 @@ def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = 
             Grant("router", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"),
             Grant("router", "DESCRIBE", "CLUSTER", "kafka-cluster")]
     # sink: reads everything it records (the dead letters included), its own group.
-    read("sink", *topics.inputs(), *topics.outputs())
+    read("sink", *topics.recorded())
     out.append(Grant("sink", "READ", "GROUP", sink_group))
     # portal backends: submissions only.
     write("portal", topics.submitted)
@@ -67,7 +68,7 @@ def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = 
     write("delegations", topics.delegations)
     out.append(Grant("delegations", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"))
     # each province's office: its own jurisdiction topic, groups under its own name, resolutions.
-    for code in province_codes():
+    for code in province_codes(topics.admin_map):
         who = office(code)
         read(who, topics.jurisdiction(code))
         write(who, topics.resolved)

@@ -223,6 +223,25 @@ class Handler(_Strict):
     unit_code: UnitCode
 
 
+class LocationInForce(_Strict):
+    """Where the complaint lies in the units of the map it was routed under."""
+
+    province_code: ProvinceCode | None = None
+    commune_code: CommuneCode | None = None
+    district_code: DistrictCode | None = Field(None, description="Only under the 2021 map")
+
+
+class Reassignment(_Strict):
+    """Where a complaint was before it moved to the unit in force (the cut-over to the map of
+    2025, or a revoked delegation)."""
+
+    topic: NonEmpty
+    province_code: ProvinceCode | None
+    handler: Handler
+    reason: Literal["cutover", "revocation"] | None = Field(
+        None, description="cutover: to the map in force; revocation: the handler's delegation was revoked")
+
+
 class Routing(_Strict):
     route: Route
     province_code: ProvinceCode | None
@@ -231,6 +250,13 @@ class Routing(_Strict):
     deadline: Timestamp
     routed_at: Timestamp
     warnings: list[str] = Field(default_factory=list)
+    admin_map: Literal["2021", "2025"] | None = Field(
+        None, description="The administrative map routed under (absent: routed before maps were named, 2021)")
+    location_in_force: LocationInForce | None = None
+    candidates: list[CommuneCode] | None = Field(
+        None, description="With the warning commune_split: the communes in force the old commune became")
+    reassigned_from: Reassignment | None = Field(
+        None, description="Set when the complaint moved here from another handler; its deadline did not move")
 
     @model_validator(mode="after")
     def _level_only_for_jurisdiction(self) -> "Routing":
@@ -265,12 +291,14 @@ class ComplaintResolved(_Event, _CleanText):
 
 
 class Delegation(_Event, _CleanText):
-    """The provincial DoH has given this district or commune unit an account."""
+    """The provincial DoH has given this district or commune unit an account. Under the map
+    of 2025 a delegation is to a commune in force and names no district (districts were
+    abolished); one that names a district is of the 2021 map."""
 
     unit_code: Annotated[str, StringConstraints(pattern=r"^([0-9]{3}|[0-9]{5})$")]
     level: Literal["district", "commune"]
     province_code: ProvinceCode
-    district_code: DistrictCode
+    district_code: DistrictCode | None = Field(None, description="Required under the 2021 map, absent under 2025")
     commune_code: CommuneCode | None = None
     granted_at: Timestamp
     granted_by: UnitCode

@@ -7,10 +7,12 @@ portal backend, a worker and a test all agree without configuration.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.admin_units import configured_map
 from schemas.kafka_client import ClientSecurity, client_security
+from schemas.topics import Topics
 
 DEFAULT_KAFKA_BOOTSTRAP = "localhost:9092"
 # The local server's database; its roles' URLs, with their generated passwords, are in
@@ -50,6 +52,9 @@ class Settings:
     # Prefix for every topic name (e.g. "staging."): lets several environments, or the
     # integration tests, share one cluster. Empty in production: names are the contract's.
     topic_prefix: str = ""
+    # The administrative map routed to (schemas/admin_units.py): "2025", the map in force since
+    # 1 July 2025 (34 provinces, communes), or "2021", the seed's (63 provinces, districts).
+    admin_map: str = field(default_factory=configured_map)
     partitions: int = 6
     replication_factor: int = 1
     worker_metrics_port: int = 9101
@@ -111,6 +116,10 @@ class Settings:
     # mounted one); empty when DATABASE_URL is set (every client then uses that URL).
     database_urls_dir: str = ""
 
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix, self.admin_map)
+
     def database_url_as(self, client: str) -> str:
         """The URL of a database client: `sink` (the tables' owner), `reports` (reads the
         record) or `console` (reads the record, keeps the office accounts)."""
@@ -141,6 +150,7 @@ class Settings:
             database_url=env.get("DATABASE_URL") or _local_url("sink", urls_dir) or DEFAULT_DATABASE_URL,
             database_urls_dir="" if env.get("DATABASE_URL") else urls_dir,
             topic_prefix=env.get("TOPIC_PREFIX", ""),
+            admin_map=configured_map(),
             partitions=_int("TOPIC_PARTITIONS", 6),
             replication_factor=_int("TOPIC_REPLICATION_FACTOR", 1),
             worker_metrics_port=_int("WORKER_METRICS_PORT", 9101),

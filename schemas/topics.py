@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from schemas.admin_units import province_codes
+from schemas.admin_units import configured_map, province_codes
 
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names, optionally behind an environment prefix (see Settings.topic_prefix)."""
+    """Topic names, optionally behind an environment prefix (see Settings.topic_prefix), for
+    the administrative map in force (ADMIN_MAP: one jurisdiction topic per province of it)."""
 
     prefix: str = ""
+    admin_map: str = field(default_factory=configured_map)
 
     def _name(self, base: str) -> str:
         return f"{self.prefix}{base}"
@@ -56,8 +58,18 @@ class Topics:
     def jurisdiction(self, province_code: str) -> str:
         return self._name(f"complaints.jurisdiction.{province_code}")
 
+    @property
+    def reassignments(self) -> str:
+        """Internal: routed complaints of an older map, fed back for the cut-over to the map in
+        force (python -m processors cutover), keyed by complaint_id."""
+        return self._name("complaints.internal.reassignments")
+
     def all_jurisdictions(self) -> list[str]:
-        return [self.jurisdiction(code) for code in province_codes()]
+        return [self.jurisdiction(code) for code in province_codes(self.admin_map)]
+
+    def jurisdictions_of(self, admin_map: str) -> list[str]:
+        """The jurisdiction topics of a map, in force or not (the cut-over reads the old ones)."""
+        return [self.jurisdiction(code) for code in province_codes(admin_map)]
 
     def routed_outputs(self) -> list[str]:
         """Every topic a routed complaint can land on."""
@@ -69,8 +81,18 @@ class Topics:
     def outputs(self) -> list[str]:
         return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter]
 
+    def any_jurisdictions(self) -> list[str]:
+        """The jurisdiction topics of every map (those of 2025 are codes of 2021 too): what the
+        record reads, so that nothing routed before a switch of map is left unread."""
+        return sorted({*self.jurisdictions_of("2021"), *self.jurisdictions_of("2025")})
+
+    def recorded(self) -> list[str]:
+        """Every topic the PostgreSQL record reads."""
+        others = [t for t in self.outputs() if t not in set(self.all_jurisdictions())]
+        return [*self.inputs(), *others, *self.any_jurisdictions()]
+
     def internal(self) -> list[str]:
-        return [self.digest_parts]
+        return [self.digest_parts, self.reassignments]
 
     def source_of(self, topic: str) -> str:
         """The contract name of a (possibly prefixed) topic."""

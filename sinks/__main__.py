@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     now = dt.datetime.now(dt.timezone.utc)
 
     s = kinds.add_parser("sla", help="SLA compliance per province or per handler over a period")
-    s.add_argument("--by", choices=["province", "handler"], default="province")
+    s.add_argument("--by", choices=["province", "first-province", "handler"], default="province",
+                   help="province: the province in force (old provinces count for their successor); "
+                        "first-province: the province a complaint was first routed to; handler: its handler now")
     s.add_argument("--from", dest="start", type=timestamp, default=now - dt.timedelta(days=30),
                    help="recorded_at from (date or timestamp; default 30 days ago)")
     s.add_argument("--to", dest="end", type=timestamp, default=now + dt.timedelta(minutes=5),
@@ -113,6 +115,10 @@ def command(args: argparse.Namespace, settings: Settings) -> int:
         from sinks.migrate import migrate
 
         print("applied: " + (", ".join(migrate(settings.database_url)) or "nothing, schema up to date"))
+        from sinks.units import refresh_provinces
+
+        print(f"provinces: {refresh_provinces(settings.database_url, settings.admin_map)} codes, "
+              f"map in force {settings.admin_map}")
         return 0
     from sinks import report as reports
 

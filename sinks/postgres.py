@@ -26,6 +26,7 @@ from sinks import metrics
 from sinks.migrate import migrate
 from sinks.rows import Batch, add, topic_kind
 from sinks.store import refusal, write
+from sinks.units import refresh_provinces
 from schemas.kafka_client import ClientPropertiesError
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
@@ -122,7 +123,7 @@ class WriterDied(RuntimeError):
 class Sink:
     def __init__(self, settings: Settings, max_batch: int = 5000) -> None:
         self.settings = settings
-        self.topics = Topics(settings.topic_prefix)
+        self.topics = settings.topics
         self.max_batch = max_batch
         self.stopping = False
         self.consumer = KafkaConsumer(
@@ -135,7 +136,10 @@ class Sink:
             max_poll_records=max_batch,
             max_partition_fetch_bytes=MAX_DEAD_LETTER_BYTES + 64 * 1024,
         )
-        self.subscribed = [*self.topics.inputs(), *self.topics.outputs()]
+        # The map in force's topics, and those of the other map that exist (routed before a switch).
+        existing = self.consumer.topics()
+        in_force = {*self.topics.inputs(), *self.topics.outputs()}
+        self.subscribed = [t for t in self.topics.recorded() if t in in_force or t in existing]
         self.writer = Writer(settings.database_url)
         self.paused = False
         self._last_lag = 0.0
@@ -202,6 +206,7 @@ class Sink:
         applied = migrate(self.settings.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        refresh_provinces(self.settings.database_url, self.settings.admin_map)
         self.writer.start()
         self.consumer.subscribe(self.subscribed)
         log.info("sink consuming %d topics into PostgreSQL", len(self.subscribed))

@@ -18,9 +18,13 @@ FIRST_RESOLUTION = """
     SELECT complaint_id, min(resolved_at) AS resolved_at FROM accepted_resolutions GROUP BY complaint_id
 """
 
+# "province": the province in force over where the complaint is now (an old province's complaints
+# count for its successor); "first-province": the province it was first routed to.
 GROUPINGS = {
-    "province": (["COALESCE(r.province_code, CASE WHEN r.route IS NULL THEN '(unrouted)' ELSE '(national)' END)"],
+    "province": (["COALESCE(r.province_in_force, CASE WHEN r.route IS NULL THEN '(unrouted)' ELSE '(national)' END)"],
                  ["province"]),
+    "first-province": (["COALESCE(r.first_province_code, CASE WHEN r.route IS NULL THEN '(unrouted)' "
+                        "ELSE '(national)' END)"], ["first_province"]),
     "handler": (["COALESCE(r.handler_level, '(unrouted)')", "COALESCE(r.handler_unit, '')"],
                 ["handler_level", "handler_unit"]),
 }
@@ -38,14 +42,15 @@ def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: 
     sql = f"""
         WITH first_resolution AS ({FIRST_RESOLUTION}),
         c AS (
-            SELECT c.complaint_id, c.recorded_at, c.deadline, r.route, r.province_code, r.handler_level,
-                   r.handler_unit,
+            SELECT c.complaint_id, c.recorded_at, c.deadline, r.route, p.in_force AS province_in_force,
+                   r.first_province_code, r.handler_level, r.handler_unit,
                    CASE WHEN f.resolved_at <= %(as_of)s THEN f.resolved_at END AS resolved_at
             FROM complaints c
             LEFT JOIN routes r USING (complaint_id)
+            LEFT JOIN provinces p ON p.code = r.province_code
             LEFT JOIN first_resolution f USING (complaint_id)
             WHERE c.recorded_at >= %(start)s AND c.recorded_at < %(end)s
-              AND (%(province)s::text IS NULL OR r.province_code = %(province)s)
+              AND (%(province)s::text IS NULL OR p.in_force = %(province)s)
         )
         SELECT {select},
             count(*) AS received,

@@ -53,6 +53,7 @@ class Batch:
 
     complaints: dict[str, ComplaintRow] = field(default_factory=dict)
     routes: dict[str, tuple] = field(default_factory=dict)
+    reassignments: dict[tuple, tuple] = field(default_factory=dict)
     resolutions: dict[str, tuple] = field(default_factory=dict)
     escalations: dict[str, tuple] = field(default_factory=dict)
     delegations: dict[str, tuple] = field(default_factory=dict)  # last event per unit wins
@@ -160,10 +161,23 @@ def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> N
             submitted = {k: v for k, v in payload.items() if k != "routing"}
             batch.keep("complaints", r.complaint_id,
                        _complaint_row(r, json.dumps(submitted, ensure_ascii=False), None, None), origin)
-        batch.keep("routes", r.complaint_id, (
-            r.complaint_id, routing.route, topic, routing.province_code, routing.level,
-            routing.handler.level, routing.handler.unit_code, list(routing.warnings), r.recorded_at,
-            routing.deadline, routing.routed_at, json.dumps(payload["routing"], ensure_ascii=False)), origin)
+        row = (r.complaint_id, routing.route, topic, routing.province_code, routing.level,
+               routing.handler.level, routing.handler.unit_code, list(routing.warnings), r.recorded_at,
+               routing.deadline, routing.routed_at, json.dumps(payload["routing"], ensure_ascii=False),
+               routing.admin_map,
+               None if routing.location_in_force is None else routing.location_in_force.model_dump_json(
+                   exclude_unset=True),
+               routing.province_code if routing.reassigned_from is None else routing.reassigned_from.province_code,
+               routing.routed_at)  # first_routed_at: kept from the first route (the upsert leaves it)
+        known = batch.routes.get(r.complaint_id)
+        batch.keep("routes", r.complaint_id, row, origin,
+                   replace=known is not None and known[10] < routing.routed_at)  # a move: the latest route wins
+        moved = routing.reassigned_from
+        if moved is not None:
+            batch.keep("reassignments", (r.complaint_id, routing.routed_at), (
+                r.complaint_id, routing.routed_at, moved.reason or "cutover", moved.topic, moved.province_code,
+                moved.handler.level, moved.handler.unit_code, topic, routing.province_code,
+                routing.handler.level, routing.handler.unit_code), origin)
     elif kind == "resolved":
         r = ComplaintResolved.model_validate(payload, context=text_context(value))
         batch.keep("resolutions", r.event_id, (

@@ -15,9 +15,25 @@ INSERTS = {
                      SET kafka_partition = COALESCE(complaints.kafka_partition, EXCLUDED.kafka_partition),
                          kafka_offset = COALESCE(complaints.kafka_offset, EXCLUDED.kafka_offset)
                      WHERE complaints.kafka_partition IS NULL AND EXCLUDED.kafka_partition IS NOT NULL""",
-    "routes": """INSERT INTO routes (complaint_id, route, topic, province_code, level, handler_level, handler_unit,
-                   warnings, recorded_at, deadline, routed_at, payload)
-                 VALUES %s ON CONFLICT (complaint_id) DO NOTHING""",
+    # A complaint is routed once; a later route of it is a move (the cut-over, a revoked
+    # delegation): the latest wins, whichever topic the sink reads first; the first province
+    # and time stay.
+    "routes": f"""INSERT INTO routes (complaint_id, route, topic, province_code, level, handler_level, handler_unit,
+                    warnings, recorded_at, deadline, routed_at, payload, admin_map, location_in_force,
+                    first_province_code, first_routed_at)
+                  VALUES %s ON CONFLICT (complaint_id) DO UPDATE
+                  SET {", ".join(f"{c} = CASE WHEN routes.routed_at < EXCLUDED.routed_at THEN EXCLUDED.{c} ELSE routes.{c} END"
+                                 for c in ("route", "topic", "province_code", "level", "handler_level", "handler_unit",
+                                           "warnings", "routed_at", "payload", "admin_map", "location_in_force"))},
+                      first_province_code = CASE WHEN EXCLUDED.first_routed_at < routes.first_routed_at
+                                                 THEN EXCLUDED.first_province_code ELSE routes.first_province_code END,
+                      first_routed_at = LEAST(routes.first_routed_at, EXCLUDED.first_routed_at),
+                      stored_at = now()
+                  WHERE routes.routed_at <> EXCLUDED.routed_at""",
+    "reassignments": """INSERT INTO reassignments (complaint_id, routed_at, reason, from_topic, from_province,
+                          from_handler_level, from_handler_unit, to_topic, to_province, to_handler_level,
+                          to_handler_unit)
+                        VALUES %s ON CONFLICT DO NOTHING""",
     "resolutions": """INSERT INTO resolutions (event_id, complaint_id, resolved_at, resolved_by_level,
                         resolved_by_unit, outcome, note, payload)
                       VALUES %s ON CONFLICT (event_id) DO NOTHING""",

@@ -38,7 +38,7 @@ def resolution(complaint_id: str, at: dt.datetime, province: str = "79") -> dict
 
 
 def escalations(settings, ids: set[str]) -> list:
-    topic = Topics(settings.topic_prefix).escalations
+    topic = settings.topics.escalations
     return [r for r in read_committed([topic], settings) if r.key.decode() in ids]
 
 
@@ -152,7 +152,7 @@ def test_daily_digest_at_seven_with_an_injected_schedule_clock(kafka, worker_fac
             pub.publish_complaint(x)
         pub.publish_resolution(resolution(c["complaint_id"], base - dt.timedelta(hours=1), province="48"))
     assert now() < digest_time - dt.timedelta(seconds=10), "the load must be in before the digest runs"
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     records = wait_for_records(settings, [topics.digest], lambda rs: len(rs) >= 63, timeout_s=90)
     digests = {r.key.decode(): DailyDigest.model_validate_json(r.value) for r in records}
     assert len(records) == 63 and len(digests) == 63

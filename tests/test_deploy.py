@@ -273,7 +273,7 @@ def test_the_kubernetes_console_is_generated_and_holds_the_offices_credentials_o
     assert env["CONSOLE_PROXIES"] == "1"
     secrets = [s["secret"]["name"] for v in pod["volumes"] if "projected" in v for s in v["projected"]["sources"]]
     offices = [p for p in principals() if p.startswith("office-")]
-    assert secrets == offices and len(offices) == 63
+    assert secrets == offices and len(offices) == 34  # an office per province in force
     assert {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v} == {"complaints-cluster-ca-cert"}
     clients = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "console.yaml").read_text())
                    if d["kind"] == "ConfigMap")["data"]

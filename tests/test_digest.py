@@ -2,6 +2,9 @@ import datetime as dt
 
 from processors.digest import merge, parts
 from processors.state import ComplaintState
+from schemas.admin_units import load
+
+UNITS = load("2025")
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2021, 11, 10, 0, 0, tzinfo=UTC)  # 07:00 ICT
@@ -18,10 +21,10 @@ def rec(hours_ago: float, province="79", handler=("province", "79"), resolved=Fa
 
 def test_parts_then_merge_give_open_counts_oldest_and_due_within_24h():
     p0 = parts([("A", rec(30)), ("B", rec(10, handler=("district", "760"))), ("C", rec(40, resolved=True)),
-                ("T", rec(30, province=None, route="triage", handler=("national", "VN")))], NOW, max_items=10)
+                ("T", rec(30, province=None, route="triage", handler=("national", "VN")))], NOW, max_items=10, units=UNITS)
     p1 = parts([("D", rec(47)), ("E", rec(50)), ("F", rec(1, province="01", handler=("province", "01")))],
-               NOW, max_items=10)
-    assert len(p0) == 63 and p0["01"]["open_by_handler"] == {}
+               NOW, max_items=10, units=UNITS)
+    assert len(p0) == 34 and p0["01"]["open_by_handler"] == {}
     digest = merge("79", dt.date(2021, 11, 10), [p0["79"], p1["79"]], NOW, max_items=10)
     assert digest.open_total == 4  # A, B, D, E; C is resolved
     assert [(h.handler.level, h.handler.unit_code, h.open) for h in digest.open_by_handler] == \
@@ -35,7 +38,7 @@ def test_parts_then_merge_give_open_counts_oldest_and_due_within_24h():
 
 def test_the_due_list_keeps_the_earliest_deadlines_within_its_cap():
     records = [(f"C{i:02d}", rec(25 + i * 0.5)) for i in range(20)]  # all due within 24 h
-    part = parts(records, NOW, max_items=5)["79"]
+    part = parts(records, NOW, max_items=5, units=UNITS)["79"]
     assert part["due_total"] == 20
     assert [i["complaint_id"] for i in part["due"]] == ["C19", "C18", "C17", "C16", "C15"]
 
@@ -48,8 +51,8 @@ def part_body(partition: int, part: dict, partitions: int = 2) -> dict:
 def test_a_province_digest_goes_out_once_when_every_partition_part_is_in():
     from processors.digest import add_part
 
-    p0 = parts([("A", rec(30))], NOW, max_items=10)["79"]
-    p1 = parts([("D", rec(47))], NOW, max_items=10)["79"]
+    p0 = parts([("A", rec(30))], NOW, max_items=10, units=UNITS)["79"]
+    p1 = parts([("D", rec(47))], NOW, max_items=10, units=UNITS)["79"]
     entry, digest = add_part(None, "79", part_body(0, p0), NOW, 10)
     assert digest is None and set(entry["parts"]) == {"0"}
     again, none = add_part(entry, "79", part_body(0, p0), NOW, 10)  # a part seen twice (a replay)

@@ -14,7 +14,8 @@ from offices.accounts import AccountError, unit_province
 from offices.present import agency, local, open311, phone_matches, sla_chart, urgency
 from schemas.admin_units import load
 
-UNITS = load()
+UNITS = load("2021")
+IN_FORCE = load("2025")
 UTC = dt.timezone.utc
 TEMPLATES = Path(__file__).resolve().parents[1] / "offices" / "templates"
 
@@ -30,7 +31,7 @@ def test_every_text_has_both_languages_and_every_template_key_exists():
     for prefix, values in (("cat_", ("missing_record", "incorrect_record", "missing_dose", "certificate", "other")),
                            ("lvl_", ("province", "district", "commune", "site", "national")),
                            ("outcome_", ("updated", "rejected", "duplicate", "referred")),
-                           ("ev_", ("submitted", "routed", "escalated", "resolved"))):
+                           ("ev_", ("submitted", "routed", "reassigned", "escalated", "resolved"))):
         assert all(prefix + v in i18n.CATALOGUE for v in values), prefix
     assert i18n.translate("en", "hours_left", h=3) == "3 h left"
     assert i18n.translate("xx", "sign_in") == "Đăng nhập"  # an unknown language falls back to Vietnamese
@@ -103,6 +104,21 @@ def test_accounts_are_for_units_that_exist_in_their_province():
                              ("province", "00", "no province"), ("site", "S-1", "level must be")):
         with pytest.raises(AccountError, match=why):
             unit_province(UNITS, level, code)
+
+
+def test_under_the_map_in_force_accounts_are_for_provinces_and_communes_in_force():
+    assert unit_province(IN_FORCE, "commune", "26737") == "79"
+    assert unit_province(IN_FORCE, "province", "79") == "79"
+    for level, code, why in (("district", "760", "districts were abolished"), ("province", "77", "no province"),
+                             ("commune", "26563", "no commune")):  # 77 joined 79; 26563 is an old commune
+        with pytest.raises(AccountError, match=why):
+            unit_province(IN_FORCE, level, code)
+
+
+def test_under_the_map_in_force_old_units_keep_their_names():
+    """A complaint routed to district 760 before the cut-over still names its office."""
+    assert agency(IN_FORCE, "district", "760") == "Trung tâm Y tế Quận 1"
+    assert agency(IN_FORCE, "province", "79", "en") == "Department of Health, Thành phố Hồ Chí Minh"
 
 
 def test_the_chart_stacks_each_day_and_names_every_bar():

@@ -85,7 +85,7 @@ def wait_until_received(workers, n: float, timeout_s: float = 90) -> None:
 
 def outcome(settings: Settings, batch: list[dict], timeout_s: float = 150) -> tuple[Counter, Counter]:
     """How often each complaint was routed and each overdue one escalated, once all are out."""
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     ids = {c["complaint_id"] for c in batch}
     overdue = {c["complaint_id"] for c in batch[:overdue_count(len(batch))]}
     deadline = time.monotonic() + timeout_s

@@ -18,10 +18,12 @@ from tests.fixtures import complaint
 
 NOW = dt.datetime(2021, 11, 8, 3, 0, tzinfo=dt.timezone.utc)
 SOURCE = Source("complaints.submitted", 2, 41)
+UNITS = load("2021")  # the per-event mechanics, on the seed's map (tests/test_routing_2025.py: the map in force)
 
 
-def run(raw, key=b"k", lookup=lambda cid: None):
-    return process(raw, key, SOURCE, now=NOW, lookup=lookup, delegations={}, units=load(), topics=Topics())
+def run(raw, key=b"k", lookup=lambda cid: None, units=UNITS):
+    return process(raw, key, SOURCE, now=NOW, lookup=lookup, delegations={}, units=units,
+                   topics=Topics(admin_map=units.map))
 
 
 def test_routed_event_is_the_complaint_plus_its_routing_block():
@@ -128,14 +130,14 @@ def resolution(**changes):
 ])
 def test_resolutions_that_cannot_count_are_refused_with_the_reason(raw, error, fragment):
     with pytest.raises(Unreadable) as refused:
-        read_resolution(raw, NOW, load())
+        read_resolution(raw, NOW, UNITS)
     assert refused.value.error == error and fragment in refused.value.detail
 
 
 def test_a_resolution_by_a_real_unit_or_any_site_is_read():
-    assert read_resolution(resolution(), NOW, load()).resolved_by.unit_code == "760"
-    assert read_resolution(resolution(resolved_by={"level": "site", "unit_code": "S-1"}), NOW, load())
-    assert read_resolution(resolution(resolved_by={"level": "national", "unit_code": "VN"}), NOW, load())
+    assert read_resolution(resolution(), NOW, UNITS).resolved_by.unit_code == "760"
+    assert read_resolution(resolution(resolved_by={"level": "site", "unit_code": "S-1"}), NOW, UNITS)
+    assert read_resolution(resolution(resolved_by={"level": "national", "unit_code": "VN"}), NOW, UNITS)
 
 
 def grant(**changes):
@@ -155,7 +157,7 @@ def grant(**changes):
 ])
 def test_delegations_that_fail_validation_are_refused_with_the_reason(key, raw, error, fragment):
     with pytest.raises(Unreadable) as refused:
-        read_delegation(key, raw, load())
+        read_delegation(key, raw, UNITS)
     assert refused.value.error == error and fragment in refused.value.detail
 
 
@@ -165,17 +167,18 @@ def test_control_characters_make_a_dead_letter_base64_rather_than_six_times_larg
     assert letter.raw_encoding == "base64" and base64.b64decode(letter.raw) == raw
 
 
+@pytest.mark.parametrize("admin_map", ["2021", "2025"])
 @pytest.mark.parametrize("province, routed_at", [("48", NOW), ("79", dt.datetime(2021, 11, 8, 10, 0, 0, 1234,
                                                                                  tzinfo=dt.timezone(dt.timedelta(hours=7))))])
-def test_the_hot_paths_routing_json_is_what_the_routing_model_dumps(province, routed_at):
+def test_the_hot_paths_routing_json_is_what_the_routing_model_dumps(province, routed_at, admin_map):
     from processors.routing import route
     from schemas.models import ComplaintSubmitted, Routing
 
     c = ComplaintSubmitted.model_validate(complaint(province=province, district="999"))
-    decision = route(c, {}, load())
+    decision = route(c, {}, load(admin_map))
     as_json = decision.routing_json(c, routed_at)
-    assert as_json == Routing.model_validate(as_json).model_dump(mode="json")
-    assert as_json["warnings"] == ["unknown_district"]
+    assert as_json == Routing.model_validate(as_json).model_dump(mode="json", exclude_unset=True)
+    assert as_json["warnings"] == ["unknown_district"] and as_json["admin_map"] == admin_map
 
 
 def test_a_submission_carrying_its_own_routing_field_gets_ours_instead():
@@ -193,3 +196,25 @@ def test_the_raw_check_lets_clean_json_skip_the_walk_and_sends_escapes_to_it():
         assert text_context(json.dumps({"x": text}).encode()) is None  # looked at closely by the walk
     emoji = complaint(province="79", description="💉 \ud83d\ude00".encode("utf-16", "surrogatepass").decode("utf-16"))
     assert run(json.dumps(emoji).encode()).kind == "routed"  # a surrogate pair is one character: fine
+
+
+def commune_grant(**changes):
+    event = {"unit_code": "26737", "level": "commune", "province_code": "79", "commune_code": "26737",
+             "granted_at": "2025-07-08T10:00:00+07:00", "granted_by": "79"}
+    return json.dumps({**event, **changes}).encode()
+
+
+def test_under_the_map_in_force_a_delegation_is_to_a_commune_in_force():
+    assert read_delegation(b"26737", commune_grant(), load("2025")).commune_code == "26737"
+
+
+@pytest.mark.parametrize("key, raw, fragment", [
+    (b"760", grant(), "districts were abolished"),  # a grant of the 2021 map lapses
+    (b"26737", commune_grant(district_code="760"), "names no district_code"),
+    (b"26737", commune_grant(province_code="01"), "not in province 01"),
+    (b"26563", commune_grant(unit_code="26563", commune_code="26563"), "no commune in force"),
+])
+def test_under_the_map_in_force_other_delegations_are_refused(key, raw, fragment):
+    with pytest.raises(Unreadable) as refused:
+        read_delegation(key, raw, load("2025"))
+    assert refused.value.error == "unknown_unit" and fragment in refused.value.detail

@@ -149,7 +149,7 @@ def apply_acls() -> int:
                     resource_pattern=ResourcePattern(ResourceType[g.resource], g.name,
                                                      ACLResourcePatternType.PREFIXED if g.prefixed
                                                      else ACLResourcePatternType.LITERAL))
-                for g in grants(Topics(settings.topic_prefix), settings.faust_app_id,
+                for g in grants(settings.topics, settings.faust_app_id,
                                 f"{settings.topic_prefix}{settings.sink_group_id}")]
         result = admin.create_acls(acls)
         if result.get("failed"):

@@ -7,11 +7,12 @@ DO $$ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'complaints_reports') THEN
         -- the record, never the office accounts (their password hashes)
         GRANT SELECT ON complaints, routes, resolutions, escalations, delegations, dead_letters, digests,
-                        quarantine, complaint_status, accepted_resolutions TO complaints_reports;
+                        quarantine, complaint_status, accepted_resolutions, reassignments, provinces
+                        TO complaints_reports;
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'complaints_console') THEN
         GRANT SELECT ON complaints, routes, resolutions, escalations, digests, complaint_status,
-                        accepted_resolutions TO complaints_console;
+                        accepted_resolutions, reassignments, provinces TO complaints_console;
         GRANT SELECT, INSERT, UPDATE ON office_accounts TO complaints_console;
         GRANT SELECT, INSERT ON console_results TO complaints_console;
         GRANT SELECT, INSERT, UPDATE, DELETE ON console_rate_limits TO complaints_console;
