@@ -41,6 +41,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "DATABASE_URL": settings.database_url,
         "TOPIC_PREFIX": settings.topic_prefix,
+        "ADMIN_MAP": settings.admin_map,
         "TOPIC_PARTITIONS": str(settings.partitions),
         "FAUST_APP_ID": settings.faust_app_id,
         "SINK_GROUP_ID": settings.sink_group_id,

@@ -52,9 +52,19 @@ def cmd_resolve(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
     return 0
 
 
-def grant_for(unit_code: str, granted_by: str | None, granted_at: str | None) -> dict[str, Any]:
-    """A Delegation for a district or commune code, its parents looked up in the data set."""
-    units = load()
+def grant_for(unit_code: str, granted_by: str | None, granted_at: str | None,
+              admin_map: str | None = None) -> dict[str, Any]:
+    """A Delegation for a unit code of the map in force, its parents looked up in the data set:
+    under 2025 a commune (no district: districts were abolished), under 2021 a district or
+    commune."""
+    units = load(admin_map)
+    if units.map == "2025":
+        province = units.province_of_commune(unit_code)
+        if province is None:
+            raise InvalidEvent(f"{unit_code!r} is not a commune in force (5 digits); under ADMIN_MAP=2025 "
+                               "delegations are to communes, districts were abolished")
+        return {"unit_code": unit_code, "level": "commune", "province_code": province, "commune_code": unit_code,
+                "granted_at": granted_at or utcnow().isoformat(), "granted_by": granted_by or province}
     if units.commune(unit_code):
         district = units.district_of_commune(unit_code)
         province = units.province_of_district(district)
@@ -69,7 +79,7 @@ def grant_for(unit_code: str, granted_by: str | None, granted_at: str | None) ->
 
 
 def cmd_grant(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
-    grant = grant_for(args.unit_code, args.by, args.at)
+    grant = grant_for(args.unit_code, args.by, args.at, pub.topics.admin_map)
     pub.grant_delegation(grant)
     print(f"granted {grant['level']} {args.unit_code} (province {grant['province_code']})")
     return 0
@@ -87,7 +97,7 @@ def cmd_generate(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
     factory = ComplaintFactory(GeneratorConfig(
         seed=args.seed, spread_hours=args.spread_hours, retry_share=args.retry_share,
         malformed_share=args.malformed_share, early_resolution_share=args.early_resolution_share,
-        id_prefix=args.id_prefix))
+        id_prefix=args.id_prefix, old_address_share=args.old_addresses), load(pub.topics.admin_map))
     now = utcnow()
     counts: Counter[str] = Counter()
     due: list[tuple[float, int, dict[str, Any]]] = []  # (monotonic due time, tiebreak, resolution)
@@ -182,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--spread-hours", type=float, default=24.0, help="recorded_at spread before now")
     gen.add_argument("--seed", type=int)
     gen.add_argument("--id-prefix", default="C")
+    gen.add_argument("--old-addresses", type=float, default=0.0, metavar="SHARE",
+                     help="share of addresses of the 2021 lists (old provinces, districts, communes) under the "
+                          "2025 map; default 0: addresses of the map in force")
     gen.add_argument("--quiet", action="store_true")
     gen.add_argument("--json", action="store_true", help="print the summary as JSON")
     gen.set_defaults(func=cmd_generate)

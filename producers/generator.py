@@ -3,6 +3,9 @@
 The mix follows the seed: complaints with full site and dose details, with province only,
 province + district, province + district + commune, and with nothing usable. Names are
 Vietnamese, national IDs are well-formed CCCD/CMND numbers, codes are real GSO codes.
+Addresses are of the map in force (under 2025: province and commune, no district; the
+district share of the seed's mix gives province-only addresses), or, on request
+(`old_address_share`), of the 2021 lists, as a record of a 2021 vaccination carries them.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class GeneratorConfig:
     malformed_share: float = 0.01       # payloads that cannot be read as a complaint
     early_resolution_share: float = 0.02  # resolutions sent before their complaint
     inconsistent_share: float = 0.02    # a district or commune code that is wrong (rule 4 fallbacks)
+    old_address_share: float = 0.0      # under the 2025 map: addresses of the 2021 lists instead
     id_prefix: str = "C"
 
 
@@ -63,14 +67,20 @@ class ComplaintFactory:
         self.config = config or GeneratorConfig()
         self.rng = random.Random(self.config.seed)
         self.units = units or load()
-        self._provinces = sorted(self.units.provinces)
+        self.old_units = self.units if self.units.map == "2021" else load("2021")
+        self._provinces = sorted(self.old_units.provinces)
         self._province_weights = [HEAVY_PROVINCES.get(p, 1) for p in self._provinces]
         self._districts_by_province: dict[str, list[str]] = {}
-        for code, unit in self.units.districts.items():
+        for code, unit in self.old_units.districts.items():
             self._districts_by_province.setdefault(unit.parent or "", []).append(code)
         self._communes_by_district: dict[str, list[str]] = {}
-        for code, unit in self.units.communes.items():
-            self._communes_by_district.setdefault(unit.parent or "", []).append(code)
+        for code, unit in self.old_units.communes.items():
+            if "2021" in self.units.history.communes[code].lists:  # the list the vaccination records carry
+                self._communes_by_district.setdefault(unit.parent or "", []).append(code)
+        self._communes_by_province: dict[str, list[str]] = {}  # the map in force's (2025)
+        if self.units.map == "2025":
+            for code, unit in self.units.communes.items():
+                self._communes_by_province.setdefault(unit.parent or "", []).append(code)
         self._serial = 0
         self._run = f"{self.rng.getrandbits(32):08x}"
 
@@ -98,14 +108,23 @@ class ComplaintFactory:
         return f"0{province_code}{century + int(female)}{birth.year % 100:02d}{self.rng.randrange(10**6):06d}"
 
     # -- places ----------------------------------------------------------------------------
-    def place(self) -> tuple[str, str, str]:
+    def old_addresses(self) -> bool:
+        """This complaint's address is of the 2021 lists (always under the 2021 map)."""
+        return self.units.map == "2021" or self.rng.random() < self.config.old_address_share
+
+    def place(self, old: bool = True) -> tuple[str, str | None, str | None]:
+        """(province, district, commune): of the 2021 lists, or (old=False) of the map in force,
+        where the province's weight is that of the old provinces it holds, and no district."""
         province = self.rng.choices(self._provinces, self._province_weights)[0]
         district = self.rng.choice(self._districts_by_province[province])
-        communes = self._communes_by_district.get(district) or [None]
-        return province, district, self.rng.choice(communes)
+        if old:
+            communes = self._communes_by_district.get(district) or [None]
+            return province, district, self.rng.choice(communes)
+        in_force = self.units.province_in_force(province) or province
+        return in_force, None, self.rng.choice(self._communes_by_province[in_force])
 
-    def site(self, province: str, district: str, commune: str | None) -> dict[str, Any]:
-        name = self.units.commune(commune).name if commune else self.units.district(district).name
+    def site(self, province: str, district: str | None, commune: str | None) -> dict[str, Any]:
+        name = (self.units.name("commune", commune) if commune else self.units.name("district", district)) or ""
         return {"site_code": f"S-{province}-{self.rng.randrange(1, 2000):04d}", "name": f"Trạm Y tế {name}",
                 "province_code": province, "district_code": district, "commune_code": commune}
 
@@ -132,7 +151,10 @@ class ComplaintFactory:
     def complaint(self, now: dt.datetime, precision: str | None = None) -> dict[str, Any]:
         rng = self.rng
         precision = precision or rng.choices(list(PRECISION_MIX), list(PRECISION_MIX.values()))[0]
-        province, district, commune = self.place()
+        old = self.old_addresses()
+        province, district, commune = self.place(old)
+        if not old and precision == "district":  # no districts in force: the address names the province
+            precision = "province"
         location: dict[str, Any] = {"province_code": None, "district_code": None, "commune_code": None}
         site = None
         doses: list[dict[str, Any]] = []
@@ -149,7 +171,7 @@ class ComplaintFactory:
             if precision != "province" and rng.random() < self.config.inconsistent_share:
                 # A citizen's slip: a district of another province, or a commune that does not exist.
                 if precision == "district":
-                    location["district_code"] = self.place()[1]
+                    location["district_code"] = self.place(True)[1]
                 else:
                     location["commune_code"] = f"{rng.randrange(30000, 99999):05d}"
             if rng.random() < 0.2:  # a dose remembered without all its details
@@ -174,8 +196,9 @@ class ComplaintFactory:
         loc = complaint.get("location") or {}
         if complaint.get("site") and complaint.get("doses"):
             by = {"level": "site", "unit_code": complaint["site"]["site_code"]}
-        elif loc.get("province_code"):
-            by = {"level": "province", "unit_code": loc["province_code"]}
+        elif loc.get("province_code"):  # the department in force (an old address's successor)
+            by = {"level": "province",
+                  "unit_code": self.units.province_in_force(loc["province_code"]) or loc["province_code"]}
         else:
             by = {"level": "national", "unit_code": "VN"}
         outcome = self.rng.choices(["updated", "rejected", "duplicate", "referred"], [70, 15, 10, 5])[0]

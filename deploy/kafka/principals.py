@@ -136,9 +136,11 @@ def rotate(user: str) -> None:
 
 
 def apply_acls() -> int:
-    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern,
+                             ResourcePatternFilter, ResourceType)
 
     settings = Settings.from_env()  # TOPIC_PREFIX: the deployment whose names the ACLs grant
+    make_secrets()  # a principal of the map in force that is new here (ADMIN_MAP changed) gets its file
     admin = admin_client()
     try:
         created = ensure_users(admin)
@@ -154,6 +156,12 @@ def apply_acls() -> int:
         result = admin.create_acls(acls)
         if result.get("failed"):
             raise SystemExit(f"acls: {len(result['failed'])} ACLs refused: {result['failed'][0]}")
+        lapsed = [user for user in load() if user.startswith("office-") and user not in principals()]
+        if lapsed:  # offices of provinces that are not in the map in force: they may read and write nothing
+            any_pattern = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
+            admin.delete_acls([ACLFilter(f"User:{user}", None, ACLOperation.ANY, ACLPermissionType.ANY, any_pattern)
+                               for user in lapsed])
+            print(f"kafka: ACLs of {len(lapsed)} offices not in the map in force removed", file=sys.stderr)
         return len(acls)
     finally:
         admin.close()
