@@ -82,6 +82,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "cat_missing_dose": ("Thiếu mũi tiêm", "Missing dose"),
     "cat_certificate": ("Chứng nhận tiêm", "Certificate"),
     "cat_other": ("Khác", "Other"),
+    "in_force": ("Địa bàn hiện nay", "Units in force"),
+    "candidates": ("Có thể thuộc", "One of"),
+    "unit_not_in_force": ("Đơn vị của tài khoản này không còn trong danh mục hành chính hiện hành (từ 01/07/2025); "
+                          "đề nghị Sở Y tế tỉnh cấp tài khoản mới.",
+                          "This account's unit is not in the administrative map in force (since 1 July 2025); "
+                          "ask your province's Department of Health for a new account."),
     "lvl_province": ("Tỉnh", "Province"),
     "lvl_district": ("Huyện", "District"),
     "lvl_commune": ("Xã", "Commune"),

@@ -168,8 +168,9 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         if not username:
             return None
         account = Accounts(db(), units).get(username)
-        # A disabled account, or a password reset since sign-in, ends the session.
-        if account is None or account.disabled or account.password_set_at.isoformat() != session.get("set"):
+        # A disabled account, a password reset since sign-in, or a unit no longer in force ends the session.
+        if (account is None or account.disabled or account.password_set_at.isoformat() != session.get("set")
+                or units.unit(account.level, account.unit_code) is None):
             session.clear()
             return None
         return account
@@ -201,6 +202,9 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         if account is None:
             flash(t("bad_credentials"), "error")
             return render_template("login.html", next=request.form.get("next")), 401
+        if units.unit(account.level, account.unit_code) is None:  # a unit of another map (a district, 77...)
+            flash(t("unit_not_in_force"), "error")
+            return render_template("login.html", next=request.form.get("next")), 403
         chosen = session.get("lang")
         session.clear()  # a new session for a new sign-in (no fixation)
         session.permanent = True
@@ -232,7 +236,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         args = request.args
         escalated = {"yes": True, "no": False}.get(args.get("escalated", ""))
         wanted = queries.QueueFilter(
-            level=args.get("level") if args.get("level") in ("province", "district", "commune") else None,
+            level=args.get("level") if args.get("level") in units.levels else None,
             category=args.get("category") if args.get("category") in queries.CATEGORIES else None,
             escalated=escalated, search=(args.get("q") or "")[:64] or None)
         now = utcnow()
@@ -240,7 +244,8 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         for row in rows:
             row["urgency"], row["hours"] = urgency(row["deadline"], now)
         return render_template("queue.html", rows=rows, total=total, wanted=wanted, args=args,
-                               categories=[(c, t(f"cat_{c}")) for c in queries.CATEGORIES])
+                               categories=[(c, t(f"cat_{c}")) for c in queries.CATEGORIES],
+                               levels=[(level, t(f"lvl_{level}")) for level in units.levels])
 
     @app.get("/office/complaints/<complaint_id>", endpoint="complaint_page")
     def complaint_page(complaint_id: str):

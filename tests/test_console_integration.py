@@ -34,6 +34,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery staple"
+UNIT = "26737"  # Phường Tân Định, Hồ Chí Minh City: a commune in force (old 26734, Quận 1, became it)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Stack:
     url: str
     ids: dict[str, str]        # name -> complaint id
     phones: dict[str, str]
-    district_user: str
+    unit_user: str
     province_user: str
 
 
@@ -82,23 +83,25 @@ def stack(database: Settings, tmp_path_factory) -> Stack:
     run = uuid.uuid4().hex[:6]
     now = dt.datetime.now(dt.timezone.utc)
     recent = (now - dt.timedelta(hours=1)).isoformat()
+    # Under the map in force: commune 26737 (Phường Tân Định) is delegated; an address of 2021
+    # (district 760, old commune 26734) reaches it too; a district alone stays with the province.
     made = {
-        "district": complaint(f"Q1-{run}-a", province="79", district="760", recorded_at=recent),
-        "commune": complaint(f"Q1-{run}-b", province="79", district="760", commune="26734", recorded_at=recent),
-        "overdue": complaint(f"Q1-{run}-c", province="79", district="760",
+        "unit": complaint(f"TD-{run}-a", province="79", commune=UNIT, recorded_at=recent),
+        "old_address": complaint(f"TD-{run}-b", province="79", district="760", commune="26734", recorded_at=recent),
+        "overdue": complaint(f"TD-{run}-c", province="79", commune=UNIT,
                              recorded_at=(now - dt.timedelta(hours=50)).isoformat()),
-        "province": complaint(f"TD-{run}-d", province="79", district="769", recorded_at=recent),
+        "province": complaint(f"HCM-{run}-d", province="79", district="769", recorded_at=recent),
     }
     for n, (name, c) in enumerate(made.items()):
         c["citizen"]["phone"] = f"090{run_digits(run)}{n}"[:10]
     try:
         with ComplaintPublisher(database) as pub:
             delegated = metric_value(worker.metrics(worker.settings.worker_metrics_port),
-                                     "complaints_delegations_active", level="district")
-            pub.grant_delegation(grant_for("760", None, None))
+                                     "complaints_delegations_active", level="commune")
+            pub.grant_delegation(grant_for(UNIT, None, None))
             wait_until(lambda: metric_value(worker.metrics(worker.settings.worker_metrics_port),
-                                            "complaints_delegations_active", level="district") > delegated,
-                       "the worker applies the grant of district 760")
+                                            "complaints_delegations_active", level="commune") > delegated,
+                       f"the worker applies the grant of commune {UNIT}")
             for c in made.values():
                 pub.publish_complaint(c)
         ids = {name: c["complaint_id"] for name, c in made.items()}
@@ -106,16 +109,16 @@ def stack(database: Settings, tmp_path_factory) -> Stack:
                                        (list(ids.values()),))) == 4, "the four complaints routed and recorded")
         wait_until(lambda: pg_rows(database, "SELECT 1 FROM escalations WHERE complaint_id = %s", (ids["overdue"],)),
                    "the overdue complaint escalated and recorded")
-        district_user, province_user = f"q1-{run}", f"so-{run}"
-        assert users(console_settings, "add", "--province", "79", "--level", "district", "--unit", "760",
-                     "--username", district_user, "--password-stdin", password=PASSWORD).returncode == 0
+        unit_user, province_user = f"td-{run}", f"so-{run}"
+        assert users(console_settings, "add", "--province", "79", "--level", "commune", "--unit", UNIT,
+                     "--username", unit_user, "--password-stdin", password=PASSWORD).returncode == 0
         assert users(console_settings, "add", "--province", "79", "--level", "province", "--unit", "79",
                      "--username", province_user, "--password-stdin", password=PASSWORD).returncode == 0
         yield Stack(console_settings, console, f"http://127.0.0.1:{console_settings.console_port}", ids,
-                    {name: c["citizen"]["phone"] for name, c in made.items()}, district_user, province_user)
+                    {name: c["citizen"]["phone"] for name, c in made.items()}, unit_user, province_user)
     finally:
         with ComplaintPublisher(database) as pub:  # later tests count the delegations they make
-            pub.revoke_delegation("760")
+            pub.revoke_delegation(UNIT)
         time.sleep(1)
         for p in (console, sink, worker):
             p.stop()
@@ -160,25 +163,25 @@ def queue_ids(page) -> set[str]:
     return set(page.locator("tr[data-complaint]").evaluate_all("rows => rows.map(r => r.dataset.complaint)"))
 
 
-def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
+def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    sign_in(page, stack.url, stack.district_user)
+    sign_in(page, stack.url, stack.unit_user)
     page.wait_for_selector("[data-testid=queue]")
-    mine = {stack.ids["district"], stack.ids["commune"], stack.ids["overdue"]}
+    mine = {stack.ids["unit"], stack.ids["old_address"], stack.ids["overdue"]}
     shown = queue_ids(page)
     assert mine <= shown and stack.ids["province"] not in shown
     handlers = page.locator("tr[data-complaint] td:nth-child(4)").all_inner_texts()
-    assert handlers and all(h == "Huyện Quận 1" for h in handlers)  # a delegated unit sees only its own
+    assert handlers and all(h == "Phường Tân Định" for h in handlers)  # a delegated unit sees only its own
     overdue = page.locator(f"tr[data-complaint='{stack.ids['overdue']}']")
     assert "overdue" in overdue.get_attribute("class") and overdue.locator(".badge.escalated").count() == 1
-    assert page.locator(f"tr[data-complaint='{stack.ids['overdue']}'] ~ tr[data-complaint='{stack.ids['district']}']"
+    assert page.locator(f"tr[data-complaint='{stack.ids['overdue']}'] ~ tr[data-complaint='{stack.ids['unit']}']"
                         ).count() == 1  # earliest deadline first
 
     # search, and the English switch
-    page.fill("input[name=q]", stack.ids["commune"])
+    page.fill("input[name=q]", stack.ids["old_address"])
     page.click("form.filters button")
-    assert queue_ids(page) == {stack.ids["commune"]}
+    assert queue_ids(page) == {stack.ids["old_address"]}
     page.goto(f"{stack.url}/office/?lang=en")
     assert page.locator("h1").inner_text() == "Open complaints"
 
@@ -187,8 +190,11 @@ def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
     assert response.status == 404
 
     page.goto(f"{stack.url}/office/")
-    page.click(f"a:text-is('{stack.ids['district']}')")
-    assert page.locator("[data-testid=handler]").inner_text().endswith("(district 760)")
+    page.goto(f"{stack.url}/office/complaints/{stack.ids['old_address']}")  # a 2021 address, read in force
+    assert page.locator("[data-testid=in-force]").inner_text().startswith("Phường Tân Định, Thành phố Hồ Chí Minh")
+    page.goto(f"{stack.url}/office/")
+    page.click(f"a:text-is('{stack.ids['unit']}')")
+    assert page.locator("[data-testid=handler]").inner_text().endswith(f"(commune {UNIT})")
     assert "Trần Thị Bình" in page.content()
     history = page.locator("[data-testid=history] li").all_inner_texts()
     assert history[0].endswith("Submitted") and "Routed" in history[1]
@@ -200,23 +206,23 @@ def test_a_delegated_district_works_its_queue_in_a_browser(stack, browser):
     page.fill("textarea[name=note]", "Đã bổ sung mũi 2 vào hệ thống")
     page.click("form.result button[type=submit]")
     page.wait_for_selector(".flash.ok")
-    assert stack.ids["district"] in page.locator(".flash.ok").inner_text()
+    assert stack.ids["unit"] in page.locator(".flash.ok").inner_text()
     assert page.url.rstrip("/").endswith("/office")
-    assert stack.ids["district"] not in queue_ids(page)  # it left the queue once recorded
-    assert {stack.ids["commune"], stack.ids["overdue"]} <= queue_ids(page)
+    assert stack.ids["unit"] not in queue_ids(page)  # it left the queue once recorded
+    assert {stack.ids["old_address"], stack.ids["overdue"]} <= queue_ids(page)
 
     [(level, unit, outcome, note, username)] = pg_rows(stack.settings, """
         SELECT s.resolved_by_level, s.resolved_by_unit, s.outcome, s.note, a.username
         FROM resolutions s JOIN console_results a USING (event_id) WHERE s.complaint_id = %s""",
-                                                       (stack.ids["district"],))
-    assert (level, unit, outcome, username) == ("district", "760", "updated", stack.district_user)
+                                                       (stack.ids["unit"],))
+    assert (level, unit, outcome, username) == ("commune", UNIT, "updated", stack.unit_user)
     assert note == "Đã bổ sung mũi 2 vào hệ thống"
     stale.check("input[value=rejected]")
     stale.click("form.result button[type=submit]")
     assert stale.locator(".flash.error").inner_text() == "This complaint has a result."
     assert stale.locator("form.result").count() == 0  # the page now shows the result, no form
     assert len(pg_rows(stack.settings, "SELECT 1 FROM resolutions WHERE complaint_id = %s",
-                       (stack.ids["district"],))) == 1
+                       (stack.ids["unit"],))) == 1
     stale.close()
 
     # the SLA page and the digest page answer; signing out ends the session
@@ -236,12 +242,12 @@ def test_a_province_sees_its_whole_province_and_resolves_a_delegated_complaint(s
     page.wait_for_selector("[data-testid=queue]")
     page.goto(f"{stack.url}/office/?q={stack.ids['province']}")
     assert stack.ids["province"] in queue_ids(page)
-    page.goto(f"{stack.url}/office/complaints/{stack.ids['commune']}")
+    page.goto(f"{stack.url}/office/complaints/{stack.ids['old_address']}")
     page.check("input[value=referred]")
     page.click("form.result button[type=submit]")
     page.wait_for_selector(".flash.ok")
     [(level, unit)] = pg_rows(stack.settings, "SELECT resolved_by_level, resolved_by_unit FROM resolutions "
-                                              "WHERE complaint_id = %s", (stack.ids["commune"],))
+                                              "WHERE complaint_id = %s", (stack.ids["old_address"],))
     assert (level, unit) == ("province", "79")
     page.close()
 
@@ -250,21 +256,21 @@ def test_sign_in_refusals_csrf_and_cookies(stack, browser):
     status, _, _ = http(f"{stack.url}/healthz")
     assert status == 200
     # a form posted without its CSRF token is refused
-    status, _, _ = http(f"{stack.url}/office/login", data=f"username={stack.district_user}&password=x".encode(),
+    status, _, _ = http(f"{stack.url}/office/login", data=f"username={stack.unit_user}&password=x".encode(),
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 400
     page = browser.new_page()
-    sign_in(page, stack.url, stack.district_user, "wrong password, long enough")
+    sign_in(page, stack.url, stack.unit_user, "wrong password, long enough")
     assert page.locator(".flash.error").count() == 1 and "/office/login" in page.url
     # the session cookie: HttpOnly, SameSite=Lax; no session before signing in
-    sign_in(page, stack.url, stack.district_user)
+    sign_in(page, stack.url, stack.unit_user)
     [cookie] = [c for c in page.context.cookies() if c["name"] == "complaints_console"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     # disabling the account ends its open session at the next page
-    assert users(stack.settings, "disable", "--province", "79", stack.district_user).returncode == 0
+    assert users(stack.settings, "disable", "--province", "79", stack.unit_user).returncode == 0
     page.goto(f"{stack.url}/office/")
     assert "/office/login" in page.url
-    assert users(stack.settings, "enable", "--province", "79", stack.district_user).returncode == 0
+    assert users(stack.settings, "enable", "--province", "79", stack.unit_user).returncode == 0
     # five wrong passwords for one username, then the sixth try is refused before checking
     limited = f"nobody-{uuid.uuid4().hex[:6]}"
     for _ in range(5):
@@ -280,24 +286,27 @@ def test_sign_in_refusals_csrf_and_cookies(stack, browser):
 
 
 def test_the_users_cli_refuses_what_a_province_may_not_do(stack):
-    other = users(stack.settings, "add", "--province", "01", "--level", "district", "--unit", "760",
+    other = users(stack.settings, "add", "--province", "01", "--level", "commune", "--unit", UNIT,
                   "--username", f"x-{uuid.uuid4().hex[:6]}", "--password-stdin", password=PASSWORD)
-    assert other.returncode == 2 and "district 760 is not in province 01" in other.stderr
-    short = users(stack.settings, "add", "--province", "79", "--level", "district", "--unit", "760",
+    assert other.returncode == 2 and f"commune {UNIT} is not in province 01" in other.stderr
+    abolished = users(stack.settings, "add", "--province", "79", "--level", "district", "--unit", "760",
+                      "--username", f"x-{uuid.uuid4().hex[:6]}", "--password-stdin", password=PASSWORD)
+    assert abolished.returncode == 2 and "districts were abolished" in abolished.stderr
+    short = users(stack.settings, "add", "--province", "79", "--level", "commune", "--unit", UNIT,
                   "--username", f"x-{uuid.uuid4().hex[:6]}", "--password-stdin", password="short")
     assert short.returncode == 2 and "at least 12 characters" in short.stderr
-    taken = users(stack.settings, "add", "--province", "79", "--level", "district", "--unit", "760",
-                  "--username", stack.district_user, "--password-stdin", password=PASSWORD)
+    taken = users(stack.settings, "add", "--province", "79", "--level", "commune", "--unit", UNIT,
+                  "--username", stack.unit_user, "--password-stdin", password=PASSWORD)
     assert taken.returncode == 2 and "taken" in taken.stderr
-    not_theirs = users(stack.settings, "disable", "--province", "01", stack.district_user)
+    not_theirs = users(stack.settings, "disable", "--province", "01", stack.unit_user)
     assert not_theirs.returncode == 2 and "no account" in not_theirs.stderr
-    generated = users(stack.settings, "add", "--province", "79", "--level", "commune", "--unit", "26734",
+    generated = users(stack.settings, "add", "--province", "79", "--level", "commune", "--unit", "26740",
                       "--username", f"bn-{uuid.uuid4().hex[:6]}")
     assert generated.returncode == 0 and "password " in generated.stdout
     listed = users(stack.settings, "list", "--province", "79")
-    assert stack.district_user in listed.stdout and stack.province_user in listed.stdout
+    assert stack.unit_user in listed.stdout and stack.province_user in listed.stdout
     hashes = pg_rows(stack.settings, "SELECT password_hash FROM office_accounts WHERE username = %s",
-                     (stack.district_user,))
+                     (stack.unit_user,))
     assert hashes[0][0].startswith("$argon2id$") and PASSWORD not in hashes[0][0]
 
 
@@ -307,7 +316,7 @@ def test_citizens_status_lookup_over_http(stack):
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     [answer] = json.loads(body)
     assert answer["service_request_id"] == cid and answer["status"] == "open"
-    assert answer["agency_responsible"] == "Trung tâm Y tế Quận 1"
+    assert answer["agency_responsible"] == "Trạm Y tế Phường Tân Định"
     deadline = dt.datetime.fromisoformat(answer["expected_datetime"])
     requested = dt.datetime.fromisoformat(answer["requested_datetime"])
     assert deadline - requested == dt.timedelta(hours=48) and deadline.utcoffset() == dt.timedelta(hours=7)
@@ -332,21 +341,21 @@ def test_citizens_status_lookup_over_http(stack):
 
 def test_the_inbox_hands_over_the_units_complaints_and_commits_after_the_handler(stack):
     group = f"test-inbox-{uuid.uuid4().hex[:6]}"
-    mine = {stack.ids["district"], stack.ids["commune"], stack.ids["overdue"]}
+    mine = {stack.ids["unit"], stack.ids["old_address"], stack.ids["overdue"]}
     seen: list[str] = []
 
     def fail_on_commune(c) -> None:
-        if c.complaint_id == stack.ids["commune"]:
+        if c.complaint_id == stack.ids["old_address"]:
             raise RuntimeError("the office system is down")
         seen.append(c.complaint_id)
 
-    with Inbox("79", "760", settings=stack.settings, group_id=group) as first, pytest.raises(RuntimeError):
+    with Inbox("79", UNIT, settings=stack.settings, group_id=group) as first, pytest.raises(RuntimeError):
         first.run(fail_on_commune, until=lambda: False)
     taken: list[str] = []
-    with Inbox("79", "760", settings=stack.settings, group_id=group) as second:
+    with Inbox("79", UNIT, settings=stack.settings, group_id=group) as second:
         second.run(lambda c: taken.append(c.complaint_id), until=lambda: mine <= set(seen) | set(taken),
                    max_polls=30)
-    assert stack.ids["commune"] in taken  # handed over again after the handler raised
+    assert stack.ids["old_address"] in taken  # handed over again after the handler raised
     assert not set(seen) & set(taken)  # what the handler finished is not handed over again
     assert mine <= set(seen) | set(taken)
     assert stack.ids["province"] not in set(seen) | set(taken)  # the province's own: not the unit's
@@ -354,7 +363,7 @@ def test_the_inbox_hands_over_the_units_complaints_and_commits_after_the_handler
 
 
 def test_the_inbox_command_shows_a_units_complaints_live(stack):
-    proc = subprocess.Popen([sys.executable, "-m", "offices", "inbox", "--province", "79", "--unit", "760",
+    proc = subprocess.Popen([sys.executable, "-m", "offices", "inbox", "--province", "79", "--unit", UNIT,
                              "--group", f"test-inbox-cli-{uuid.uuid4().hex[:6]}"], cwd=REPO,
                             env=settings_env(stack.settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -364,7 +373,7 @@ def test_the_inbox_command_shows_a_units_complaints_live(stack):
         out, err = proc.communicate(timeout=30)
     assert "times in Asia/Ho_Chi_Minh" in err
     [line] = [line for line in out.splitlines() if stack.ids["overdue"] in line]
-    assert "district 760" in line and "h overdue" in line and "+00:00" not in line
+    assert f"commune {UNIT}" in line and "h overdue" in line and "+00:00" not in line
     assert stack.ids["province"] not in out
 
 
@@ -378,7 +387,7 @@ def test_a_result_from_another_provinces_office_is_dead_lettered_and_does_not_co
     [(error, detail)] = wait_until(lambda: pg_rows(
         stack.settings, "SELECT error, detail FROM dead_letters WHERE key = %s AND error = 'not_handler'", (cid,)),
         "the dead letter recorded")
-    assert "province 01 does not handle this complaint (only district 760 or province 79)" in detail
+    assert f"province 01 does not handle this complaint (only commune {UNIT} or province 79)" in detail
     assert pg_rows(stack.settings, "SELECT 1 FROM resolutions WHERE event_id = %s", (event_id,))  # kept, as read
     assert not pg_rows(stack.settings, "SELECT 1 FROM accepted_resolutions WHERE event_id = %s", (event_id,))
     [(state,)] = pg_rows(stack.settings, "SELECT state FROM complaint_status WHERE complaint_id = %s", (cid,))

@@ -74,7 +74,8 @@ def test_cli_submit_resolve_grant_revoke(kafka, tmp_path):
     [resolution] = keyed(read_committed([topics.resolved], kafka), a["complaint_id"])
     assert json.loads(resolution.value)["resolved_by"] == {"level": "province", "unit_code": "48"}
     grant, revoke = keyed(read_committed([topics.delegations], kafka), "20194")[-2:]
-    assert Delegation.model_validate_json(grant.value).district_code == "490"
+    granted = Delegation.model_validate_json(grant.value)  # under the map in force: a commune, no district
+    assert (granted.level, granted.province_code, granted.district_code) == ("commune", "48", None)
     assert revoke.value is None
 
 
@@ -100,9 +101,13 @@ def test_cli_refuses_a_resolution_by_a_unit_that_does_not_exist(kafka):
                                     "resolved_at": "2021-11-09T09:00:00+07:00", "outcome": "updated",
                                     "resolved_by": {"level": "province", "unit_code": "48"}, "note": "x\u0000"})
         with pytest.raises(InvalidEvent, match="not in province 79"):
-            pub.grant_delegation({"unit_code": "490", "level": "district", "province_code": "79",
-                                  "district_code": "490", "granted_at": "2021-11-08T09:00:00+07:00",
+            pub.grant_delegation({"unit_code": "20194", "level": "commune", "province_code": "79",
+                                  "commune_code": "20194", "granted_at": "2025-11-08T09:00:00+07:00",
                                   "granted_by": "79"})
+        with pytest.raises(InvalidEvent, match="districts were abolished"):  # a grant of the 2021 map
+            pub.grant_delegation({"unit_code": "490", "level": "district", "province_code": "48",
+                                  "district_code": "490", "granted_at": "2021-11-08T09:00:00+07:00",
+                                  "granted_by": "48"})
     assert keyed(read_committed([Topics(kafka.topic_prefix).resolved], kafka), cid) == []
 
 

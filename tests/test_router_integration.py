@@ -16,6 +16,7 @@ from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.topics import Topics
 from tests.conftest import free_port, metric_value
 from tests.fixtures import complaint, routing_cases
+from tests.test_routing_2025 import EXPECTED_2025
 from tests.kafka_helpers import by_complaint, values, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -25,26 +26,44 @@ def unique(cid: str) -> str:
     return f"{cid}-{uuid.uuid4().hex[:8]}"
 
 
-def test_public_fixtures_land_on_their_topics_with_their_routing(kafka, worker):
-    topics = Topics(kafka.topic_prefix)
+@pytest.mark.parametrize("admin_map", ["2025", "2021"])
+def test_public_fixtures_land_on_their_topics_with_their_routing(kafka, worker_factory, scratch_topics, tmp_path,
+                                                                 admin_map):
+    """Under the map in force (the default) as tests/test_routing_2025.py expects them; under
+    ADMIN_MAP=2021 as the fixtures say (a deployment of its own: its 63 jurisdiction topics)."""
+    settings = kafka if admin_map == kafka.admin_map else scratch_topics(replace(
+        kafka, admin_map=admin_map, topic_prefix=f"{kafka.topic_prefix}m{admin_map}.",
+        faust_app_id=f"{kafka.topic_prefix}m{admin_map}.router"))
+    worker_factory(replace(settings, faust_data_dir=str(tmp_path / f"w{admin_map}"), worker_metrics_port=free_port()))
+    topics = settings.topics
     cases = routing_cases()
     sent = {}
-    with ComplaintPublisher(kafka) as pub:
+    with ComplaintPublisher(settings) as pub:
         for case in cases:
             c = dict(case["complaint"], complaint_id=unique(case["complaint"]["complaint_id"]))
             pub.publish_complaint(c)
             sent[c["complaint_id"]] = (case, c)
-    records = wait_for_records(kafka, topics.routed_outputs(),
+    records = wait_for_records(settings, topics.routed_outputs(),
                                lambda rs: set(sent) <= set(by_complaint(rs)))
     got = by_complaint(records)
     for cid, (case, original) in sent.items():
         [routed] = got[cid]
-        expect = case["expect"]
-        assert routed["_topic"] == kafka.topic_prefix + expect["topic"], case["name"]
         r = routed["routing"]
-        assert (r["route"], r["province_code"], r["level"], r["handler"]) == \
-            (expect["route"], expect["province_code"], expect["level"], expect["handler"]), case["name"]
-        assert bool(r["warnings"]) == expect["warnings"]
+        if admin_map == "2021":
+            expect = case["expect"]
+            assert routed["_topic"] == settings.topic_prefix + expect["topic"], case["name"]
+            assert (r["route"], r["province_code"], r["level"], r["handler"]) == \
+                (expect["route"], expect["province_code"], expect["level"], expect["handler"]), case["name"]
+            assert bool(r["warnings"]) == expect["warnings"]
+        else:
+            route, province, level, handler, warnings, commune, _ = EXPECTED_2025[case["name"]]
+            assert (r["route"], r["province_code"], r["level"], r["handler"], r["warnings"]) == \
+                (route, province, level, handler, warnings), case["name"]
+            assert r["location_in_force"]["commune_code"] == commune
+            assert routed["_topic"] == settings.topic_prefix + (
+                f"complaints.jurisdiction.{province}" if route == "jurisdiction" else
+                {"site_system": "complaints.site-system", "triage": "complaints.triage"}[route])
+        assert r["admin_map"] == admin_map
         assert r["deadline"] == "2021-11-10T09:00:00+07:00"
         body = {k: v for k, v in routed.items() if k not in ("routing", "_topic")}
         assert body == original, "the submitted complaint travels unchanged"
@@ -100,13 +119,13 @@ def test_resolutions_and_delegations_that_cannot_count_are_dead_lettered_and_wai
 
     unknown_unit, future, waiting = unique("unit"), unique("future"), unique("waiting")
     later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
-    bad_grant = {**grant_for("002", None, None), "province_code": "79"}  # 002 is in 01
+    bad_grant = {**grant_for("26737", None, None), "province_code": "01", "granted_by": "01"}  # 26737 is in 79
     with ComplaintPublisher(kafka) as pub:
         pub.publish_raw(topics.resolved, unknown_unit,
                         resolution(unknown_unit, resolved_by={"level": "district", "unit_code": "99999"}))
         pub.publish_raw(topics.resolved, future, resolution(future, resolved_at=later))
         pub.publish_raw(topics.resolved, waiting, resolution(waiting))  # its complaint never comes
-        pub.publish_raw(topics.delegations, "002", json.dumps(bad_grant).encode())
+        pub.publish_raw(topics.delegations, "26737", json.dumps(bad_grant).encode())
     keys = {unknown_unit, future}
     letters = wait_for_records(kafka, [topics.dead_letter], lambda rs: keys <= {json.loads(r.value)["key"] for r in rs}
                                and any(json.loads(r.value)["source_topic"] == topics.delegations for r in rs))
@@ -115,7 +134,7 @@ def test_resolutions_and_delegations_that_cannot_count_are_dead_lettered_and_wai
     assert by_key[future]["error"] == "future_resolved_at"
     [grant_letter] = [v for v in values(letters) if v["source_topic"] == topics.delegations
                       and json.loads(v["raw"]) == bad_grant]
-    assert grant_letter["error"] == "unknown_unit" and "not in province 79" in grant_letter["detail"]
+    assert grant_letter["error"] == "unknown_unit" and "not in province 01" in grant_letter["detail"]
 
     deadline = time.monotonic() + 30
     text = ""
@@ -158,39 +177,36 @@ def wait_for_metric(worker, name: str, expected: float, timeout_s: float = 30, *
 
 
 def test_a_grant_and_a_revocation_apply_to_complaints_that_arrive_after_them(kafka, worker):
+    """Under the map in force delegations are to communes; an address of 2021 (district 490,
+    old commune 20194) reaches the commune in force it became."""
     topics = Topics(kafka.topic_prefix)
     with ComplaintPublisher(kafka) as pub:
-        before = complaint(unique("before-grant"), province="48", district="490", commune="20194")
+        before = complaint(unique("before-grant"), province="48", commune="20194")
         pub.publish_complaint(before)
         wait_for_records(kafka, [topics.jurisdiction("48")], lambda rs: before["complaint_id"] in by_complaint(rs))
 
-        pub.grant_delegation(grant_for("490", None, None))
-        wait_for_metric(worker, "complaints_delegations_active", 1, level="district")
-        district = complaint(unique("district-granted"), province="48", district="490", commune="20194")
-        pub.publish_complaint(district)
-        # The registry applies when the router reads the complaint: wait for it before the next change.
-        wait_for_records(kafka, [topics.jurisdiction("48")], lambda rs: district["complaint_id"] in by_complaint(rs))
-
         pub.grant_delegation(grant_for("20194", None, None))
         wait_for_metric(worker, "complaints_delegations_active", 1, level="commune")
-        commune = complaint(unique("commune-granted"), province="48", district="490", commune="20194")
+        commune = complaint(unique("commune-granted"), province="48", commune="20194")
+        old_address = complaint(unique("old-address"), province="48", district="490", commune="20194")
         pub.publish_complaint(commune)
-        wait_for_records(kafka, [topics.jurisdiction("48")], lambda rs: commune["complaint_id"] in by_complaint(rs))
+        pub.publish_complaint(old_address)
+        # The registry applies when the router reads the complaint: wait for it before the next change.
+        wait_for_records(kafka, [topics.jurisdiction("48")],
+                         lambda rs: {commune["complaint_id"], old_address["complaint_id"]} <= set(by_complaint(rs)))
 
         pub.revoke_delegation("20194")
-        pub.revoke_delegation("490")
-        wait_for_metric(worker, "complaints_delegations_active", 0, level="district")
         wait_for_metric(worker, "complaints_delegations_active", 0, level="commune")
-        after = complaint(unique("after-revoke"), province="48", district="490", commune="20194")
+        after = complaint(unique("after-revoke"), province="48", commune="20194")
         pub.publish_complaint(after)
 
-    ids = [c["complaint_id"] for c in (before, district, commune, after)]
+    ids = [c["complaint_id"] for c in (before, commune, old_address, after)]
     got = by_complaint(wait_for_records(kafka, [topics.jurisdiction("48")],
                                         lambda rs: set(ids) <= set(by_complaint(rs))))
     handlers = [got[cid][0]["routing"]["handler"] for cid in ids]
     assert handlers == [
         {"level": "province", "unit_code": "48"},
-        {"level": "district", "unit_code": "490"},
+        {"level": "commune", "unit_code": "20194"},
         {"level": "commune", "unit_code": "20194"},
         {"level": "province", "unit_code": "48"},
     ]
@@ -199,15 +215,15 @@ def test_a_grant_and_a_revocation_apply_to_complaints_that_arrive_after_them(kaf
 def test_a_restarted_worker_loads_the_registry_before_routing(kafka, worker_factory):
     topics = Topics(kafka.topic_prefix)
     with ComplaintPublisher(kafka) as pub:
-        pub.grant_delegation(grant_for("760", None, None))  # Quận 1, TP HCM
-        c = complaint(unique("registry-first"), province="79", district="760")
+        pub.grant_delegation(grant_for("26737", None, None))  # Phường Tân Định, TP HCM
+        c = complaint(unique("registry-first"), province="79", commune="26737")
         pub.publish_complaint(c)
     worker_factory()  # starts after both events exist: the grant must count
     got = by_complaint(wait_for_records(kafka, [topics.jurisdiction("79")],
                                         lambda rs: c["complaint_id"] in by_complaint(rs)))
-    assert got[c["complaint_id"]][0]["routing"]["handler"] == {"level": "district", "unit_code": "760"}
+    assert got[c["complaint_id"]][0]["routing"]["handler"] == {"level": "commune", "unit_code": "26737"}
     with ComplaintPublisher(kafka) as pub:
-        pub.revoke_delegation("760")
+        pub.revoke_delegation("26737")
 
 
 def test_sigkill_mid_load_routes_nothing_twice_and_loses_nothing(kafka, worker_factory, tmp_path):
