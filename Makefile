@@ -39,14 +39,18 @@ services: setup
 	@[ -n "$$DATABASE_URL" ] || $(PG) start
 	@$(PY) -m processors topics
 
+# Each service is reported started once it answers ready (the worker: partitions assigned and
+# tables recovered; the sink: consuming; the console: /healthz); one that dies while starting
+# stops `make up` with its name and reason (deploy/local.sh).
 up: services
-	@$(LOCAL) start worker -- $(PY) -m processors worker
+	@$(LOCAL) start worker --ready http://127.0.0.1:$${WORKER_METRICS_PORT:-9101}/ready -- $(PY) -m processors worker
 	@for n in $$(seq 2 $(WORKERS)); do \
 	  FAUST_DATA_DIR=.run/faust-$$n WORKER_METRICS_PORT=$$((9110 + n)) \
-	    $(LOCAL) start worker-$$n -- $(PY) -m processors worker || exit 1; \
+	    $(LOCAL) start worker-$$n --ready http://127.0.0.1:$$((9110 + n))/ready -- $(PY) -m processors worker \
+	    || exit 1; \
 	done
-	@$(LOCAL) start sink -- $(PY) -m sinks postgres
-	@$(LOCAL) start console -- $(PY) -m offices console
+	@$(LOCAL) start sink --ready http://127.0.0.1:$${SINK_METRICS_PORT:-9102}/ready -- $(PY) -m sinks postgres
+	@$(LOCAL) start console --ready http://127.0.0.1:$${CONSOLE_PORT:-8080}/healthz -- $(PY) -m offices console
 
 down:
 	@$(LOCAL) stop console

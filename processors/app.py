@@ -169,8 +169,22 @@ def build_app(settings: Settings | None = None) -> faust.App:
                 topology.forget(partition)
         indexed["generation"] = generation
 
+    def readiness() -> None:
+        """Ready for `make up` and Kubernetes: in the group with partitions assigned (none is
+        fine: more workers than partitions), tables recovered, the registry loaded."""
+        recovery = app.tables.recovery
+        if not follower.ready.is_set():
+            metrics.READINESS.set(False, "loading the delegation registry")
+        elif not app.consumer_generation_id:
+            metrics.READINESS.set(False, "joining the consumer group")
+        elif app.rebalancing or recovery.in_recovery or not recovery.completed.is_set():
+            metrics.READINESS.set(False, "rebalancing: recovering the tables of its partitions")
+        else:
+            metrics.READINESS.set(True)
+
     @app.timer(interval=settings.clock_tick_s)
     async def sla_clock() -> None:
+        readiness()
         if not ready():
             return
         now = utcnow()

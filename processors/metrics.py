@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from schemas.serving import Readiness, serve as serve_http
 
 RECEIVED = Counter("complaints_received_total", "Submitted events read from complaints.submitted")
 ROUTED = Counter("complaints_routed_total", "Complaints routed, by decision",
@@ -55,8 +57,14 @@ def routed(route: str, province: str, level: str, handler_level: str) -> Counter
     return ROUTED.labels(route=route, province=province, level=level, handler_level=handler_level)
 
 
+READINESS = Readiness(Gauge("complaints_worker_ready",
+                             "1 once the worker has its partitions, its recovered tables and the delegation "
+                             "registry (GET /ready answers 200), else 0"))
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
-    start_http_server(port, addr=host)
+    """/metrics, and /ready for `make up` and Kubernetes (schemas/serving.py)."""
+    serve_http(port, host, READINESS)
 REASSIGNED = Counter("complaints_reassigned_total",
                      "Open complaints fed back to move to the unit in force, by reason (cutover) and effect "
                      "(moved; unchanged: resolved, moved already or not a jurisdiction route)",

@@ -14,7 +14,9 @@ the first rebalance or crash.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,6 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from kafka.admin import KafkaAdminClient
 
 from schemas.settings import Settings
-from schemas.topics import Topics
 
 SUPPORTED = {"faust-streaming": ("0.15.",), "aiokafka": ("0.14.",)}
 IDENTITY_FILE = ".identity.json"
@@ -92,16 +93,39 @@ def check_libraries() -> None:
                           f"exactly-once workarounds rely on: {', '.join(missing)} (see docs/exactly-once.md)")
 
 
-def check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
+def check_partitions(admin: KafkaAdminClient, settings: Settings, settle_s: float = 30.0,
+                     sleep: Callable[[float], None] = time.sleep) -> None:
+    """The keyed topics have TOPIC_PARTITIONS partitions. Right after `processors topics`
+    created them, the broker's metadata may list a topic with no partitions, or not at all:
+    that is "not yet", retried for up to `settle_s` (the wait is logged); only a count that
+    differs is "wrong", refused at once."""
     topics = settings.topics
     # The outputs too: routed complaints and escalations go to the source's partition number.
     keyed_alike = [topics.submitted, topics.resolved, *topics.routed_outputs(), topics.escalations]
-    counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(keyed_alike)}
-    wrong = {name: n for name, n in counts.items() if n != settings.partitions}
-    if wrong:
-        found = ", ".join(f"{name} has {n}" for name, n in wrong.items())
-        raise CannotStart(f"TOPIC_PARTITIONS is {settings.partitions} but {found}: set TOPIC_PARTITIONS to the "
-                          f"topics' partition count")
+    deadline = time.monotonic() + settle_s
+    announced = False
+    while True:
+        counts = {t["name"]: len(t.get("partitions") or ()) for t in admin.describe_topics(keyed_alike)
+                  if not t.get("error_code")}
+        wrong = {name: n for name, n in counts.items() if n and n != settings.partitions}
+        if wrong:
+            names = sorted(wrong, key=keyed_alike.index)
+            found = ", ".join(f"{name} has {wrong[name]}" for name in names[:3])
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            raise CannotStart(f"TOPIC_PARTITIONS is {settings.partitions} but {found}{more}: set TOPIC_PARTITIONS "
+                              f"to the topics' partition count")
+        unsettled = [name for name in keyed_alike if not counts.get(name)]
+        if not unsettled:
+            return
+        if time.monotonic() >= deadline:
+            raise CannotStart(f"{len(unsettled)} topics are not listed with partitions after {settle_s:.0f} s "
+                              f"({', '.join(unsettled[:3])}{', ...' if len(unsettled) > 3 else ''}): "
+                              f"run python -m processors topics")
+        if not announced:
+            print(f"worker: waiting for the broker's metadata of {len(unsettled)} topics (just created?)",
+                  file=sys.stderr, flush=True)
+            announced = True
+        sleep(0.5)
 
 
 def cluster_identity(admin: KafkaAdminClient, changelogs: Iterable[str]) -> dict[str, Any]:

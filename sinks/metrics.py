@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from schemas.serving import Readiness, serve as serve_http
 
 ROWS_WRITTEN = Counter("complaints_sink_rows_written_total", "Rows inserted or updated, by table", ["table"])
 EVENTS_CONSUMED = Counter("complaints_sink_events_total", "Events read from Kafka, by topic kind", ["kind"])
@@ -21,5 +23,11 @@ RETRIES = Counter("complaints_sink_retries_total", "Batch writes retried after a
 DB_UP = Gauge("complaints_sink_database_up", "1 when the last write to PostgreSQL succeeded")
 
 
+READINESS = Readiness(Gauge("complaints_sink_ready",
+                             "1 once the sink consumes (schema migrated, partitions assigned; GET /ready "
+                             "answers 200), else 0"))
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
-    start_http_server(port, addr=host)
+    """/metrics, and /ready for `make up` and Kubernetes (schemas/serving.py)."""
+    serve_http(port, host, READINESS)

@@ -203,6 +203,7 @@ class Sink:
             self.paused = False
 
     def run(self) -> None:
+        metrics.READINESS.set(False, "migrating the database schema")
         applied = migrate(self.settings.database_url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
@@ -211,8 +212,11 @@ class Sink:
         self.consumer.subscribe(self.subscribed)
         log.info("sink consuming %d topics into PostgreSQL", len(self.subscribed))
         print("sink ready", flush=True)
+        metrics.READINESS.set(False, "joining the consumer group")
         while not self.stopping:
             polled = self.consumer.poll(timeout_ms=500, max_records=self.max_batch)
+            if self.consumer.assignment():
+                metrics.READINESS.set(True)
             self.writer.check_alive()
             self.settle()
             self.update_lag()

@@ -296,3 +296,13 @@ def test_kustomization_names_only_files_that_exist():
     assert all((DEPLOY / f).is_file() for f in files), [f for f in files if not (DEPLOY / f).is_file()]
     on_disk = {f"k8s/{p.name}" for p in (DEPLOY / "k8s").glob("*.yaml")}
     assert on_disk == set(k["resources"])
+
+
+def test_the_worker_and_the_sink_are_ready_only_when_they_say_so():
+    """Kubernetes asks the same endpoint `make up` waits for (schemas/serving.py)."""
+    pods = k8s_pods()
+    for name, path in (("worker", "/ready"), ("sink", "/ready"), ("console", "/healthz")):
+        [container] = pods[name]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == path, name
+    [worker] = pods["worker"]["containers"]
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
