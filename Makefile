@@ -82,7 +82,9 @@ integration: services
 bench: services
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
+# The chaos scenarios, and the one-judge differential test at ten times its make test size.
 chaos: services
+	ONE_JUDGE_EXAMPLES=$${ONE_JUDGE_EXAMPLES:-20000} $(PY) -m pytest -q tests/test_one_judge_integration.py
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
 
 logs:

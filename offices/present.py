@@ -11,9 +11,9 @@ from markupsafe import Markup, escape
 
 from offices.i18n import translate
 from schemas.admin_units import AdminUnits
+from schemas.models import DUE_SOON
 from schemas.times import ICT
 
-DUE_SOON = dt.timedelta(hours=24)
 
 
 def local(at: dt.datetime | None) -> str:

@@ -153,14 +153,14 @@ def sla_by_day(conn: psycopg2.extensions.connection, scope: Scope, now: dt.datet
                                    (%(now)s AT TIME ZONE 'Asia/Ho_Chi_Minh')::date, interval '1 day')::date AS day
         ),
         c AS (
-            SELECT (r.recorded_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, r.deadline, f.resolved_at
+            SELECT (r.recorded_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, r.deadline, f.resolved_at, f.late
             FROM routes r LEFT JOIN first_resolution f USING (complaint_id)
             WHERE {Scope.SQL}
               AND r.recorded_at >= %(now)s - make_interval(days => %(days)s + 1)
         )
         SELECT d.day,
-               count(c.day) FILTER (WHERE c.resolved_at <= c.deadline) AS in_time,
-               count(c.day) FILTER (WHERE c.resolved_at > c.deadline) AS late,
+               count(c.day) FILTER (WHERE NOT c.late) AS in_time,
+               count(c.day) FILTER (WHERE c.late) AS late,
                count(c.day) FILTER (WHERE c.resolved_at IS NULL AND c.deadline < %(now)s) AS overdue,
                count(c.day) FILTER (WHERE c.resolved_at IS NULL AND c.deadline >= %(now)s) AS open
         FROM days d LEFT JOIN c USING (day)

@@ -1,14 +1,16 @@
-"""The 48-hour clock's rules, free of Faust: when to escalate, what a resolution does.
+"""The 48-hour clock's rules, free of Faust: when to escalate, what a resolution is.
 
 A complaint's state is a ComplaintState (processors/state.py) in the worker's
-`complaints` table. The clock sets `resolved_at` (the earliest resolution) and
-`escalated` (stages already emitted). Deadlines are indexed in memory by the second they
-fall due (processors/deadlines.py), so a timer tick reads only what fell due.
+`complaints` table. The clock sets `resolved_at` (the counted resolution's), `waiting`
+(resolutions read before the complaint) and `escalated` (stages already emitted). Deadlines
+are indexed in memory by the second they fall due (processors/deadlines.py), so a timer tick
+reads only what fell due.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from processors.state import ComplaintState
@@ -100,32 +102,70 @@ def escalate(complaint_id: str, state: ComplaintState, stage: Stage, now: dt.dat
 
 
 @dataclass(frozen=True)
-class ResolutionEffect:
-    # "pending" (before its complaint), "in_time", "late", "repeat" (an earlier one counts),
-    # "in_time_after_escalation": stamped by the deadline but read after the escalation left.
+class Judgement:
+    """What a resolution is, judged once (the record stores it: schemas.models.ResolutionVerdict).
+
+    kind: "waiting" (its complaint has not come; judged when it does), "retry" (the counted
+    resolution's own event again, or one already waiting: nothing new), "refused" (its author
+    does not handle the complaint), "repeat" (another resolution counted first), "counted".
+    """
+
     kind: str
-    first: bool  # the complaint's first resolution
+    reason: str | None = None
+    late: bool = False              # counted, resolved_at after the deadline
+    after_escalation: bool = False  # counted, read after stage 1 was escalated
+
+    @property
+    def effect(self) -> str:
+        """The metric's label (complaints_resolutions_total)."""
+        if self.kind == "counted":
+            return "late" if self.late else ("in_time_after_escalation" if self.after_escalation else "in_time")
+        return {"waiting": "pending", "refused": "not_handler"}.get(self.kind, self.kind)
 
 
-def resolve(state: ComplaintState | None, resolution: ComplaintResolved,
-            now: dt.datetime | None = None) -> tuple[ComplaintState, ResolutionEffect]:
-    """Record a resolution. Only the earliest one counts; it may arrive before its complaint
-    (then `now` marks since when it waits)."""
-    state = replace(state, escalated=list(state.escalated)) if state is not None else ComplaintState()
-    resolved_at = resolution.resolved_at
-    previous = state.resolved
-    first = previous is None
-    if previous is not None and previous <= resolved_at:
-        return state, ResolutionEffect("repeat", False)
-    state.resolved_at = resolved_at.isoformat()
+def judge(state: ComplaintState, resolution: ComplaintResolved,
+          resolver_problem: Callable[[str, str], str | None]) -> Judgement:
+    """A resolution of a routed complaint, judged once; `state` takes the counted one. The first
+    acceptable resolution read counts and is never replaced (a later one, even stamped earlier,
+    is a repeat): every verdict stays what it was when made. Late means one thing, as in the SLA
+    report: resolved_at after the deadline; one stamped in time counts in time even when it
+    was read after the escalation went out."""
+    assert state.routed
+    if resolution.event_id == state.resolution_id:
+        return Judgement("retry")
+    problem = resolver_problem(resolution.resolved_by.level, resolution.resolved_by.unit_code)
+    if problem:
+        return Judgement("refused", problem)
+    if state.resolved_at is not None:
+        return Judgement("repeat", f"resolution {state.resolution_id} counted first" if state.resolution_id
+                         else "another resolution counted first")
+    state.resolved_at = resolution.resolved_at.isoformat()
     state.resolved_by = resolution.resolved_by.model_dump()
-    if not state.routed:
-        if state.pending_since is None and now is not None:
-            state.pending_since = now.isoformat()
-        return state, ResolutionEffect("pending", first)
-    # One meaning of late, as in the SLA report: resolved_at after the deadline. A result
-    # recorded in time counts in time even when it reached us after the escalation was sent.
-    if resolved_at > state.due:
-        return state, ResolutionEffect("late", first)
-    escalated = 1 in state.escalated
-    return state, ResolutionEffect("in_time_after_escalation" if escalated else "in_time", first)
+    state.resolution_id = resolution.event_id
+    return Judgement("counted", late=resolution.resolved_at > state.due, after_escalation=1 in state.escalated)
+
+
+def wait(state: ComplaintState | None, key: bytes | None, raw: bytes, event_id: str, partition: int, offset: int,
+         now: dt.datetime) -> tuple[ComplaintState, Judgement]:
+    """A resolution read before its complaint: kept, with where it was read, until the
+    complaint comes (or PENDING_RESOLUTION_TTL_S passes)."""
+    state = replace(state, escalated=list(state.escalated)) if state is not None else ComplaintState()
+    waiting = list(state.waiting or [])
+    if any(waiting_event_id(entry) == event_id for entry in waiting):
+        return state, Judgement("retry")
+    waiting.append([partition, offset, None if key is None else key.decode("utf-8", "replace"), raw.decode("utf-8")])
+    state.waiting = waiting
+    if state.pending_since is None:
+        state.pending_since = now.isoformat()
+    return state, Judgement("waiting")
+
+
+def waiting_event_id(entry: list) -> str:
+    return ComplaintResolved.model_validate_json(entry[3]).event_id
+
+
+def waiting_in_order(state: ComplaintState) -> list[tuple[list, ComplaintResolved]]:
+    """The resolutions that waited for the complaint, earliest resolved_at first (read order
+    breaks ties)."""
+    read = [(entry, ComplaintResolved.model_validate_json(entry[3])) for entry in state.waiting or ()]
+    return sorted(read, key=lambda pair: (pair[1].resolved_at, pair[0][0], pair[0][1]))

@@ -14,9 +14,8 @@ from typing import Any
 
 from processors.state import ComplaintState
 from schemas.admin_units import AdminUnits
-from schemas.models import DailyDigest
+from schemas.models import DUE_SOON, DailyDigest
 
-DUE_WINDOW = dt.timedelta(hours=24)
 
 
 def _item(cid: str, state: ComplaintState) -> dict[str, Any]:
@@ -35,7 +34,7 @@ class PartBuilder:
 
     def __init__(self, now: dt.datetime, max_items: int, units: AdminUnits) -> None:
         self.now = now
-        self.horizon = now + DUE_WINDOW
+        self.horizon = now + DUE_SOON
         self.max_items = max_items
         self.units = units
         self.parts: dict[str, dict[str, Any]] = {

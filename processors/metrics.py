@@ -23,7 +23,8 @@ ROUTING_LATENCY = Histogram(
 REKEYED = Counter("complaints_rekeyed_total",
                   "Events not keyed by their complaint_id, put back on their topic keyed right", ["topic"])
 OPEN = Gauge("complaints_open", "Routed complaints with no resolution yet, by province", ["province"])
-DUE_SOON = Gauge("complaints_open_due_soon", "Open complaints whose deadline falls within about 6 hours",
+DUE_SOON = Gauge("complaints_open_due_soon", "Open complaints due soon: their deadline within 24 hours "
+                 "(schemas.models.DUE_SOON, as in the console and the digest)",
                  ["province"])
 OVERDUE = Gauge("complaints_open_overdue", "Open complaints past their deadline (escalated, awaiting a result)",
                 ["province"])

@@ -100,8 +100,9 @@ def check_partitions(admin: KafkaAdminClient, settings: Settings, settle_s: floa
     that is "not yet", retried for up to `settle_s` (the wait is logged); only a count that
     differs is "wrong", refused at once."""
     topics = settings.topics
-    # The outputs too: routed complaints and escalations go to the source's partition number.
-    keyed_alike = [topics.submitted, topics.resolved, *topics.routed_outputs(), topics.escalations]
+    # The outputs too: routed complaints, escalations and verdicts go to the source's partition.
+    keyed_alike = [topics.submitted, topics.resolved, *topics.routed_outputs(), topics.escalations,
+                   topics.verdicts]
     deadline = time.monotonic() + settle_s
     announced = False
     while True:

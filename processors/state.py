@@ -24,22 +24,32 @@ class ComplaintState:
     deadline: str | None = None
     routed_at: str | None = None
     escalated: list[int] = field(default_factory=list)  # stages already emitted
-    resolved_at: str | None = None  # the earliest resolution's
+    resolved_at: str | None = None  # the counted resolution's (one per complaint, never replaced)
     resolved_by: dict[str, str] | None = None
-    pending_since: str | None = None  # when a resolution started waiting for its complaint
-    # Where the waiting resolution was read, [partition, offset, key, value as text]: if its
-    # author turns out not to handle the complaint, it goes to the dead letter from there.
+    pending_since: str | None = None  # when the first resolution started waiting for its complaint
+    # Retired: where a single waiting resolution was read (states written before `waiting`).
     pending_from: list | None = None
     # The administrative map the route is of ("2021", "2025"); None: routed before maps were
     # named, under 2021. The cut-over moves open complaints of an older map (processors/cutover.py).
     admin_map: str | None = None
+    resolution_id: str | None = None  # the counted resolution's event_id: its retry changes nothing
+    # Resolutions read before their complaint, each [partition, offset, key, value as text]:
+    # all judged when it comes, in resolved_at order (processors/clock.py).
+    waiting: list | None = None
+    # The routed submission: [event_id, digest of its content]; another content under the same
+    # complaint_id is a conflicting resubmission, not a retry.
+    submission: list | None = None
 
     @classmethod
     def from_value(cls, value: Any) -> ComplaintState | None:
         if not isinstance(value, dict):
             return None
         known = {k: v for k, v in value.items() if k in _FIELDS}
-        return cls(**known)
+        state = cls(**known)
+        if state.pending_from and not state.routed:  # one waiting resolution, as states before `waiting` kept it
+            state.waiting, state.pending_from = [state.pending_from], None
+            state.resolved_at = state.resolved_by = None
+        return state
 
     def to_value(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies, and was a quarter of the router's own time.

@@ -41,7 +41,7 @@ from processors.state import ComplaintState
 from processors.stores import Store
 from schemas.admin_units import AdminUnits
 from schemas.checks import resolver_problem
-from schemas.models import Delegation, RoutedComplaint, describe_errors
+from schemas.models import DUE_SOON, ComplaintResolved, Delegation, ResolutionVerdict, RoutedComplaint, describe_errors
 from schemas.settings import Settings
 from schemas.times import ICT
 from schemas.topics import Topics
@@ -103,8 +103,6 @@ class OpenComplaints:
     table when a partition is assigned, kept up to date by the handlers. Feeds the gauges of
     open, due-soon and overdue complaints without scanning the table on every scrape."""
 
-    DUE_SOON = dt.timedelta(hours=6)
-
     def __init__(self, units: AdminUnits) -> None:
         self.by_partition: dict[int, Counter[tuple[str, int]]] = {}
         self.exported: set[str] = set()
@@ -121,7 +119,7 @@ class OpenComplaints:
 
     def export(self, now: dt.datetime) -> None:
         this_hour = int(now.timestamp()) // 3600
-        soon_hours = int(self.DUE_SOON.total_seconds()) // 3600
+        soon_hours = int(DUE_SOON.total_seconds()) // 3600
         open_, soon, overdue = Counter(), Counter(), Counter()
         for counts in self.by_partition.values():
             for (province, hour), n in counts.items():
@@ -263,10 +261,10 @@ class Topology:
             return []
         assert result.output is not None and result.decision is not None and result.record is not None
         state = result.record
-        refused = self.judge_waiting_resolution(state, now)
+        judged = self.judge_waiting(cid, state, m.partition, now)
         timers = self.start_clock(cid, state, m.partition, now)
         routed = Record(result.output.topic, result.output.key, result.output.value, m.partition)  # as escalation
-        out = [self.save(cid, state, m.partition), routed, *timers, *refused]
+        out = [self.save(cid, state, m.partition), routed, *timers, *judged]
         d = result.decision
         metrics.routed(d.route, d.province_code or "", d.level or "", d.handler.level).inc()
         for kind in d.warnings:
@@ -277,24 +275,54 @@ class Topology:
             self.open.change(m.partition, state, +1)
         return out
 
-    def judge_waiting_resolution(self, state: ComplaintState, now: dt.datetime) -> list[Record]:
-        """A resolution that came before its complaint counts only if its author handles the
-        complaint; else it leaves the state and goes to the dead letter from where it was read."""
-        where, state.pending_from = state.pending_from, None  # a routed state keeps no such note
-        if state.resolved_by is None:
+    def judge_waiting(self, cid: str, state: ComplaintState, partition: int, now: dt.datetime) -> list[Record]:
+        """The resolutions that came before their complaint, judged now that it has come, in
+        resolved_at order: the first acceptable one counts; the others are repeats, or go to the
+        dead letter from where they were read when their author does not handle it."""
+        out: list[Record] = []
+        for (p, offset, key, text), resolution in clock.waiting_in_order(state):
+            judgement = clock.judge(state, resolution, lambda level, unit: not_handler(state, level, unit, self.units))
+            out += self.verdict(cid, state, resolution, judgement, Source(self.topics.resolved, p, offset), now,
+                                None if key is None else key.encode("utf-8"), text.encode("utf-8"), partition)
+        state.waiting = state.pending_since = state.pending_from = None  # a routed state keeps no such note
+        return out
+
+    def verdict(self, cid: str, state: ComplaintState, resolution: ComplaintResolved, judgement: clock.Judgement,
+                read_at: Source, now: dt.datetime, key: bytes | None, raw: bytes, partition: int,
+                incoming: Incoming | None = None) -> list[Record]:
+        """The records a judgement causes: its verdict, the dead letter of a refusal; and its
+        metrics. `incoming`: the resolution is being read now (its letter is marked exactly
+        once like any other); else it waited for its complaint."""
+        if judgement.kind in ("waiting", "retry"):
+            metrics.RESOLUTIONS.labels(effect=judgement.effect).inc()
             return []
-        problem = not_handler(state, state.resolved_by["level"], state.resolved_by["unit_code"], self.units)
-        if problem is None:
-            return []
-        state.resolved_at = state.resolved_by = None
-        metrics.RESOLUTIONS.labels(effect="not_handler").inc()
-        if not where:  # a state kept before pending_from existed: refused, with no letter
-            return []
-        metrics.DEAD_LETTERS.labels(source="resolved", error="not_handler").inc()
-        p, offset, key, text = where
-        letter = dead_letter(Unreadable("not_handler", problem), Source(self.topics.resolved, p, offset),
-                             None if key is None else key.encode("utf-8"), text.encode("utf-8"), now)
-        return [Record(self.topics.dead_letter, None if key is None else key.encode("utf-8"), dumps(letter))]
+        letters: list[Record] = []
+        if judgement.kind == "refused":
+            letter = dumps(dead_letter(Unreadable("not_handler", judgement.reason or ""), read_at, key, raw, now))
+            if incoming is not None:
+                letters = self.dead_letter(incoming, letter, "not_handler", "resolved")
+                if not letters:
+                    return []  # this offset was judged already
+            else:
+                metrics.DEAD_LETTERS.labels(source="resolved", error="not_handler").inc()
+                letters = [Record(self.topics.dead_letter, key, letter)]
+        metrics.RESOLUTIONS.labels(effect=judgement.effect).inc()
+        event = ResolutionVerdict(
+            event_id=f"verdict-{self.topics.source_of(read_at.topic)}-{read_at.partition}-{read_at.offset}",
+            complaint_id=cid, verdict=judgement.kind, reason=judgement.reason,
+            late=judgement.late if judgement.kind == "counted" else None,
+            after_escalation=judgement.after_escalation if judgement.kind == "counted" else None,
+            deadline=state.due if state.deadline else None, judged_at=now,
+            read_at={"topic": self.topics.source_of(read_at.topic), "partition": read_at.partition,
+                     "offset": read_at.offset},
+            resolution=resolution)
+        out = [Record(self.topics.verdicts, cid.encode(), event.model_dump_json().encode(), partition), *letters]
+        if judgement.kind == "counted":
+            if judgement.late:
+                metrics.LATE_RESOLUTIONS.inc()
+            hours = (resolution.resolved_at - state.recorded).total_seconds() / 3600
+            metrics.TIME_TO_RESOLUTION.observe(max(0.0, hours))
+        return out
 
     # -- resolutions and delegations -------------------------------------------------------------
     def on_resolved(self, m: Incoming, now: dt.datetime) -> list[Record]:
@@ -305,27 +333,24 @@ class Topology:
         cid = resolution.complaint_id
         if (moved := self.rekey(m, self.topics.resolved, cid)) is not None:
             return moved
-        earlier = self.state(cid, m.partition)
-        if earlier is not None and earlier.routed:
-            problem = not_handler(earlier, resolution.resolved_by.level, resolution.resolved_by.unit_code, self.units)
-            if problem:
-                metrics.RESOLUTIONS.labels(effect="not_handler").inc()
-                return self.refuse(m, Unreadable("not_handler", problem), "resolved", now)
-        state, effect = clock.resolve(earlier, resolution, now)
-        metrics.RESOLUTIONS.labels(effect=effect.kind).inc()
-        if effect.kind == "repeat":
-            return []
-        if effect.kind == "pending":  # judged when its complaint comes: keep where it was read
-            state.pending_from = [m.partition, m.offset, None if m.key is None else m.key.decode("utf-8", "replace"),
-                                  (m.value or b"").decode("utf-8")]
-        out = [self.save(cid, state, m.partition)]
-        if effect.kind == "pending" and effect.first:  # its complaint may never come
-            self.deadlines.add(m.partition, clock.due_second(now + self.pending_ttl), cid, EXPIRY)
-        if effect.kind == "late" and effect.first:
-            metrics.LATE_RESOLUTIONS.inc()
-        if effect.first and effect.kind != "pending":
-            hours = (resolution.resolved_at - state.recorded).total_seconds() / 3600
-            metrics.TIME_TO_RESOLUTION.observe(max(0.0, hours))
+        state = self.state(cid, m.partition)
+        read_at = Source(m.topic, m.partition, m.offset)
+        if state is None or not state.routed:  # judged when its complaint comes; it may never come
+            state, judgement = clock.wait(state, m.key, m.value or b"", resolution.event_id, m.partition, m.offset,
+                                          now)
+            if judgement.kind == "retry":
+                return self.verdict(cid, state, resolution, judgement, read_at, now, m.key, m.value or b"",
+                                    m.partition)
+            first = len(state.waiting or ()) == 1
+            if first:
+                self.deadlines.add(m.partition, clock.due_second(now + self.pending_ttl), cid, EXPIRY)
+            return [self.save(cid, state, m.partition),
+                    *self.verdict(cid, state, resolution, judgement, read_at, now, m.key, m.value or b"",
+                                  m.partition)]
+        judgement = clock.judge(state, resolution, lambda level, unit: not_handler(state, level, unit, self.units))
+        out = self.verdict(cid, state, resolution, judgement, read_at, now, m.key, m.value or b"", m.partition, m)
+        if judgement.kind == "counted":
+            out.insert(0, self.save(cid, state, m.partition))
             self.open.change(m.partition, state, -1)
         return out
 
@@ -384,7 +409,12 @@ class Topology:
             if number == EXPIRY:
                 if state is not None and not state.routed:  # its complaint never came
                     out.append(self.complaints.delete(cid, partition))
-                    metrics.RESOLUTIONS_EXPIRED.inc()
+                    for (p, offset, _key, _text), resolution in clock.waiting_in_order(state):
+                        metrics.RESOLUTIONS_EXPIRED.inc()
+                        out += self.verdict(cid, state, resolution,
+                                            clock.Judgement("expired", f"its complaint did not come within "
+                                                                       f"{self.pending_ttl}"),
+                                            Source(self.topics.resolved, p, offset), now, None, b"", partition)
             else:
                 stage = self.stage_by_number.get(number)
                 if stage is not None and state is not None and clock.should_escalate(state, stage):
@@ -435,9 +465,10 @@ class Topology:
         """This partition's parts of today's digests, once the scheduled time has passed."""
         due = self.digest_due(now)
         last = self.marks.get(DIGEST_MARK, partition)
-        if last is None:  # a new partition starts with the next scheduled run
-            return [self.marks.set(DIGEST_MARK, due.isoformat(), partition)]
-        if last >= due.isoformat():
+        # A partition with no mark (a new deployment) sends its part of the latest run at once:
+        # if it marked that run done instead, partitions first ticking on either side of 07:00
+        # would leave that day's digests waiting for parts that never come.
+        if last is not None and last >= due.isoformat():
             return []
         builder = PartBuilder(now, self.settings.digest_max_items, self.units)
         async for cid, state in self.states(partition):

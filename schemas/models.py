@@ -38,13 +38,21 @@ MAX_EVENT_BYTES = 512 * 1024
 # and the worker's producer allow records up to this size.
 MAX_DEAD_LETTER_BYTES = 2 * 1024 * 1024
 SLA = dt.timedelta(hours=48)
+# "Due soon": a deadline within this window. The one meaning of the words, for the console,
+# the daily digest and the complaints_open_due_soon gauge alike.
+DUE_SOON = dt.timedelta(hours=24)
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _iso_string_only(value: Any) -> Any:
-    # pydantic would read a number as a Unix time in UTC; the contract wants ISO 8601
-    # with an explicit offset, so anything but a string (or datetime/date) is refused.
+    # pydantic would read a number, or a string of digits, as a Unix time in UTC; the contract
+    # wants ISO 8601 with an explicit offset, so anything but an ISO 8601 string (or a
+    # datetime/date) is refused.
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise ValueError("must be an ISO 8601 string")
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 string (YYYY-MM-DD...), not a number")
     return value
 
 
@@ -329,6 +337,37 @@ class ComplaintEscalated(_Event):
     stage: Annotated[StrictInt, Field(ge=1)] = Field(description="1 is the 48-hour breach")
 
 
+class ReadAt(_Strict):
+    """Where an event was read."""
+
+    topic: NonEmpty
+    partition: Annotated[StrictInt, Field(ge=0)]
+    offset: Annotated[StrictInt, Field(ge=0)]
+
+
+class ResolutionVerdict(_Event):
+    """The worker's judgement of a resolution, made once: the record counts what it counts.
+
+    `counted`: the complaint's resolution (one per complaint; `late` when resolved_at is after
+    the deadline, `after_escalation` when it was read after the escalation went out); `repeat`:
+    another resolution counted first; `refused`: its author does not handle the complaint (also
+    dead-lettered, `not_handler`); `expired`: its complaint never came. A resolution that came
+    before its complaint is judged when the complaint comes, all of them in resolved_at order.
+    """
+
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    complaint_id: ComplaintId
+    verdict: Literal["counted", "repeat", "refused", "expired"]
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    late: bool | None = None
+    after_escalation: bool | None = None
+    deadline: Timestamp | None = None
+    judged_at: Timestamp
+    read_at: ReadAt
+    resolution: ComplaintResolved
+
+
 class HandlerCount(_Strict):
     handler: Handler
     open: Annotated[StrictInt, Field(ge=0)]
@@ -379,6 +418,7 @@ ALL_MODELS: dict[str, type[BaseModel]] = {
     "ComplaintEscalated": ComplaintEscalated,
     "DailyDigest": DailyDigest,
     "DeadLetter": DeadLetter,
+    "ResolutionVerdict": ResolutionVerdict,
 }
 
 def describe_errors(exc: Exception) -> str:

@@ -51,6 +51,12 @@ class Topics:
         return self._name("complaints.dead-letter")
 
     @property
+    def verdicts(self) -> str:
+        """The worker's judgement of each resolution (ResolutionVerdict), keyed by complaint_id:
+        what the record counts."""
+        return self._name("complaints.verdicts")
+
+    @property
     def digest_parts(self) -> str:
         """Internal: per-partition parts of the daily digest, keyed by province."""
         return self._name("complaints.internal.digest-parts")
@@ -79,7 +85,7 @@ class Topics:
         return [self.submitted, self.resolved, self.delegations]
 
     def outputs(self) -> list[str]:
-        return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter]
+        return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter, self.verdicts]
 
     def any_jurisdictions(self) -> list[str]:
         """The jurisdiction topics of every map (those of 2025 are codes of 2021 too): what the
@@ -87,9 +93,10 @@ class Topics:
         return sorted({*self.jurisdictions_of("2021"), *self.jurisdictions_of("2025")})
 
     def recorded(self) -> list[str]:
-        """Every topic the PostgreSQL record reads."""
+        """Every topic the PostgreSQL record reads: the worker's verdicts and outputs (not the
+        submissions and resolutions it judges), and the delegations."""
         others = [t for t in self.outputs() if t not in set(self.all_jurisdictions())]
-        return [*self.inputs(), *others, *self.any_jurisdictions()]
+        return [self.delegations, *others, *self.any_jurisdictions()]
 
     def internal(self) -> list[str]:
         return [self.digest_parts, self.reassignments]

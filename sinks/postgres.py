@@ -27,6 +27,7 @@ from sinks.migrate import migrate
 from sinks.rows import Batch, add, topic_kind
 from sinks.store import refusal, write
 from sinks.units import refresh_provinces
+from schemas.admin_units import load as load_units
 from schemas.kafka_client import ClientPropertiesError
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
@@ -138,9 +139,11 @@ class Sink:
         )
         # The map in force's topics, and those of the other map that exist (routed before a switch).
         existing = self.consumer.topics()
-        in_force = {*self.topics.inputs(), *self.topics.outputs()}
+        in_force = set(self.topics.recorded()) - set(self.topics.any_jurisdictions()) | set(
+            self.topics.all_jurisdictions())
         self.subscribed = [t for t in self.topics.recorded() if t in in_force or t in existing]
         self.writer = Writer(settings.database_url)
+        self.units = load_units(settings.admin_map)  # delegations are read with the worker's own check
         self.paused = False
         self._last_lag = 0.0
 
@@ -152,7 +155,7 @@ class Sink:
             kind = topic_kind(tp.topic, self.topics)
             metrics.EVENTS_CONSUMED.labels(kind=kind).inc(len(records))
             for r in records:
-                add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, self.units)
             events += len(records)
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         return Pending(batch, offsets, events)

@@ -13,13 +13,16 @@ from tabulate import tabulate
 
 from schemas.times import ICT
 
-# Only resolutions from the complaint's handler or its province count (migration 0004).
+# The resolution the worker counted (one per complaint at most), with its verdict: late or not,
+# read after the escalation or not (complaints.verdicts; migration 0008). Nothing is judged here.
 FIRST_RESOLUTION = """
-    SELECT complaint_id, min(resolved_at) AS resolved_at FROM accepted_resolutions GROUP BY complaint_id
+    SELECT complaint_id, resolved_at, late, after_escalation FROM accepted_resolutions
 """
 
-# "province": the province in force over where the complaint is now (an old province's complaints
-# count for its successor); "first-province": the province it was first routed to.
+# "province": the one scope of a province's numbers, as its console queue holds them: the
+# jurisdiction complaints of the province in force (an old province's count for its successor);
+# site-system and triage routes are grouped apart. "first-province": the province a complaint
+# was first routed to.
 GROUPINGS = {
     "province": (["COALESCE(r.province_in_force, CASE WHEN r.route IS NULL THEN '(unrouted)' ELSE '(national)' END)"],
                  ["province"]),
@@ -42,32 +45,37 @@ def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: 
     sql = f"""
         WITH first_resolution AS ({FIRST_RESOLUTION}),
         c AS (
-            SELECT c.complaint_id, c.recorded_at, c.deadline, r.route, p.in_force AS province_in_force,
+            SELECT c.complaint_id, c.recorded_at, c.deadline, r.route,
+                   CASE WHEN r.route = 'jurisdiction' THEN p.in_force
+                        WHEN r.route IS NOT NULL THEN '(' || r.route || ')' END AS province_in_force,
                    r.first_province_code, r.handler_level, r.handler_unit,
-                   CASE WHEN f.resolved_at <= %(as_of)s THEN f.resolved_at END AS resolved_at
+                   CASE WHEN f.resolved_at <= %(as_of)s THEN f.resolved_at END AS resolved_at,
+                   CASE WHEN f.resolved_at <= %(as_of)s THEN f.late END AS late,
+                   CASE WHEN f.resolved_at <= %(as_of)s THEN f.after_escalation END AS after_escalation,
+                   (SELECT min(e.escalated_at) FROM escalations e
+                    WHERE e.complaint_id = c.complaint_id AND e.stage = 1) AS escalated_at
             FROM complaints c
             LEFT JOIN routes r USING (complaint_id)
             LEFT JOIN provinces p ON p.code = r.province_code
             LEFT JOIN first_resolution f USING (complaint_id)
             WHERE c.recorded_at >= %(start)s AND c.recorded_at < %(end)s
-              AND (%(province)s::text IS NULL OR p.in_force = %(province)s)
+              AND (%(province)s::text IS NULL OR (r.route = 'jurisdiction' AND p.in_force = %(province)s))
         )
         SELECT {select},
             count(*) AS received,
-            count(*) FILTER (WHERE resolved_at <= deadline) AS resolved_in_48h,
-            count(*) FILTER (WHERE resolved_at > deadline) AS resolved_late,
+            count(*) FILTER (WHERE NOT late) AS resolved_in_48h,
+            count(*) FILTER (WHERE late) AS resolved_late,
             count(*) FILTER (WHERE resolved_at IS NULL AND deadline < %(as_of)s) AS open_overdue,
             count(*) FILTER (WHERE resolved_at IS NULL AND deadline >= %(as_of)s) AS open_in_time,
-            round(100.0 * count(*) FILTER (WHERE resolved_at <= deadline)
+            round(100.0 * count(*) FILTER (WHERE NOT late)
                   / NULLIF(count(*) FILTER (WHERE resolved_at IS NOT NULL OR deadline < %(as_of)s), 0), 1)
                 AS compliance_pct,
             round((percentile_cont(0.5) WITHIN GROUP (
                 ORDER BY extract(epoch FROM resolved_at - recorded_at)) / 3600)::numeric, 2) AS median_h,
             round((percentile_cont(0.9) WITHIN GROUP (
                 ORDER BY extract(epoch FROM resolved_at - recorded_at)) / 3600)::numeric, 2) AS p90_h,
-            count(*) FILTER (WHERE resolved_at <= deadline AND EXISTS (
-                SELECT 1 FROM escalations e WHERE e.complaint_id = r.complaint_id AND e.stage = 1
-                  AND e.escalated_at <= %(as_of)s)) AS escalated_then_in_time
+            count(*) FILTER (WHERE NOT late AND after_escalation AND escalated_at <= %(as_of)s)
+                AS escalated_then_in_time
         FROM c AS r
         GROUP BY {group}
         ORDER BY {group}

@@ -9,13 +9,15 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
+from processors.deadletter import Unreadable
+from processors.router import read_delegation
+from schemas.admin_units import AdminUnits, load as load_units
 from schemas.models import (
     ComplaintEscalated,
-    ComplaintResolved,
     ComplaintSubmitted,
     DailyDigest,
     DeadLetter,
-    Delegation,
+    ResolutionVerdict,
     RoutedComplaint,
     describe_errors,
     text_context,
@@ -42,7 +44,10 @@ class Origin:
 
 
 # Topic kinds the router dead-letters when they are not valid: the sink skips them (their
-# dead letter is recorded). Anything else it cannot read is set aside in quarantine.
+# dead letter is recorded). Anything else it cannot read is set aside in quarantine. The record
+# holds the worker's verdicts, not its inputs: complaints come from their routed copies,
+# resolutions from their verdicts (complaints.verdicts); delegations are read with the very
+# check the worker's registry applies.
 ROUTER_CHECKED = {"submitted", "resolved", "delegations"}
 
 
@@ -114,10 +119,10 @@ def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, o
 
 
 def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: bytes | None,
-        value: bytes | None, timestamp_ms: int | None = None) -> None:
+        value: bytes | None, units: AdminUnits | None = None) -> None:
     origin = Origin(topic, partition, offset, key, value)
     try:
-        _add(batch, kind, origin, timestamp_ms)
+        _add(batch, kind, origin, units or load_units())
     except (ValidationError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         if kind in ROUTER_CHECKED:
             batch.skip(kind)
@@ -125,35 +130,29 @@ def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: b
             batch.set_aside(origin, kind, f"unreadable: {describe_errors(exc)}")
 
 
-def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> None:
+def _add(batch: Batch, kind: str, origin: Origin, units: AdminUnits) -> None:
     key, value, topic = origin.key, origin.value, origin.topic
     if kind == "delegations":
         unit = (key or b"").decode("utf-8", "replace")
-        if value is None:
+        try:  # the worker's registry applies only what passes this: so does the record
+            d = None if value is None else read_delegation(key, value, units)
+        except Unreadable:
+            d = None  # an invalid grant counts as none, as in the registry (it revokes)
+            batch.skip(kind)
+        if d is None:
             batch.delegations.pop(unit, None)
             batch.revocations[unit] = origin.offset
             batch.origins[("revocations", unit)] = origin
             return
-        d = Delegation.model_validate_json(value)
         batch.revocations.pop(d.unit_code, None)
         batch.keep("delegations", d.unit_code, (d.unit_code, d.level, d.province_code, d.district_code,
                                                 d.commune_code, d.granted_at, d.granted_by, origin.offset),
                    origin, replace=True)  # the last event per unit wins
         return
-    if value is None:
+    if value is None or kind in ("submitted", "resolved"):  # the worker's verdicts are recorded instead
         batch.skip(kind)
         return
-    if kind == "submitted":  # the hot path: parsed once, stored as it came
-        c = ComplaintSubmitted.model_validate_json(value, context=text_context(value))
-        if timestamp_ms is not None:  # rule 5, judged by the time Kafka received the event
-            c.check_not_future(dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc))
-        known = batch.complaints.get(c.complaint_id)
-        from_routed = known is not None and known.kafka_partition is None
-        batch.keep("complaints", c.complaint_id, _complaint_row(c, value.decode("utf-8"), origin.partition,
-                                                                origin.offset),
-                   origin, replace=from_routed)  # the submission's own coordinates win
-        return
-    payload = json.loads(value)
+    payload = json.loads(value.decode("utf-8"))  # UTF-8 only, as the router reads it
     if kind == "routed":
         r = RoutedComplaint.model_validate(payload, context=text_context(value))
         routing = r.routing
@@ -178,11 +177,15 @@ def _add(batch: Batch, kind: str, origin: Origin, timestamp_ms: int | None) -> N
                 r.complaint_id, routing.routed_at, moved.reason or "cutover", moved.topic, moved.province_code,
                 moved.handler.level, moved.handler.unit_code, topic, routing.province_code,
                 routing.handler.level, routing.handler.unit_code), origin)
-    elif kind == "resolved":
-        r = ComplaintResolved.model_validate(payload, context=text_context(value))
+    elif kind == "verdicts":
+        v = ResolutionVerdict.model_validate(payload, context=text_context(value))
+        r = v.resolution
+        known = batch.resolutions.get(r.event_id)
         batch.keep("resolutions", r.event_id, (
-            r.event_id, r.complaint_id, r.resolved_at, r.resolved_by.level, r.resolved_by.unit_code,
-            r.outcome, r.note, json.dumps(payload, ensure_ascii=False)), origin)
+            r.event_id, v.complaint_id, r.resolved_at, r.resolved_by.level, r.resolved_by.unit_code,
+            r.outcome, r.note, json.dumps(payload["resolution"], ensure_ascii=False), v.verdict, v.reason, v.late,
+            v.after_escalation, v.judged_at, v.read_at.topic, v.read_at.partition, v.read_at.offset, origin.offset),
+            origin, replace=known is not None and known[16] < origin.offset)  # the later verdict (a replay) stands
     elif kind == "escalations":
         e = ComplaintEscalated.model_validate(payload)
         batch.keep("escalations", e.event_id, (

@@ -34,9 +34,22 @@ INSERTS = {
                           from_handler_level, from_handler_unit, to_topic, to_province, to_handler_level,
                           to_handler_unit)
                         VALUES %s ON CONFLICT DO NOTHING""",
+    # The worker's verdict on each resolution; a corrected resolution replayed under the same
+    # event id is judged again: the later verdict (in complaints.verdicts, the complaint's
+    # partition, in the order of judgement) stands.
     "resolutions": """INSERT INTO resolutions (event_id, complaint_id, resolved_at, resolved_by_level,
-                        resolved_by_unit, outcome, note, payload)
-                      VALUES %s ON CONFLICT (event_id) DO NOTHING""",
+                        resolved_by_unit, outcome, note, payload, verdict, reason, late, after_escalation,
+                        judged_at, read_topic, read_partition, read_offset, verdict_offset)
+                      VALUES %s ON CONFLICT (event_id) DO UPDATE
+                      SET complaint_id = EXCLUDED.complaint_id, resolved_at = EXCLUDED.resolved_at,
+                          resolved_by_level = EXCLUDED.resolved_by_level, resolved_by_unit = EXCLUDED.resolved_by_unit,
+                          outcome = EXCLUDED.outcome, note = EXCLUDED.note, payload = EXCLUDED.payload,
+                          verdict = EXCLUDED.verdict, reason = EXCLUDED.reason, late = EXCLUDED.late,
+                          after_escalation = EXCLUDED.after_escalation, judged_at = EXCLUDED.judged_at,
+                          read_topic = EXCLUDED.read_topic, read_partition = EXCLUDED.read_partition,
+                          read_offset = EXCLUDED.read_offset, verdict_offset = EXCLUDED.verdict_offset,
+                          stored_at = now()
+                      WHERE resolutions.verdict_offset IS NULL OR resolutions.verdict_offset < EXCLUDED.verdict_offset""",
     "escalations": """INSERT INTO escalations (event_id, complaint_id, stage, recorded_at, deadline, escalated_at,
                         overdue_seconds, route, province_code, handler_level, handler_unit, payload)
                       VALUES %s ON CONFLICT DO NOTHING""",

@@ -41,12 +41,39 @@ def test_a_complaint_already_in_the_table_is_a_retry():
     assert run(json.dumps(c).encode(), lookup=lambda cid: ComplaintState(route="jurisdiction")).kind == "retry"
 
 
-def test_a_resolution_that_came_first_is_kept_in_the_new_record():
+def test_the_resolutions_that_came_first_are_kept_in_the_new_record_to_be_judged():
     c = complaint("R3", province="79")
-    earlier = ComplaintState(resolved_at="2021-11-08T10:00:00+07:00",
-                             resolved_by={"level": "province", "unit_code": "79"})
+    earlier = ComplaintState(waiting=[[0, 5, "R3", "{}"]], pending_since="2021-11-08T10:00:00+07:00")
     result = run(json.dumps(c).encode(), lookup=lambda cid: earlier)
-    assert result.kind == "routed" and result.record.resolved_at == earlier.resolved_at
+    assert result.kind == "routed" and result.record.waiting == earlier.waiting
+    assert result.record.resolved_at is None and result.record.submission[0] == c["event_id"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_utf8_only_other_encodings_are_not_json(encoding):
+    """json.loads(bytes) reads UTF-16 and UTF-32: such a complaint, a NUL in its text, was routed
+    while the record set its copy aside (and UTF-16-BE got a UTF-8 routing block appended)."""
+    c = complaint("R-enc", province="79", description="hidden\u0000nul")
+    result = run(json.dumps(c).encode(encoding))
+    assert (result.kind, result.error) == ("dead_letter", "not_json")
+
+
+def test_a_resubmission_with_other_content_is_dead_lettered_naming_both_events():
+    first = complaint("R-twice", province="79")
+    routed = run(json.dumps(first).encode())
+    same = {**first, "event_id": "ev-retried"}  # a retry: the same complaint, another event id
+    assert run(json.dumps(same).encode(), lookup=lambda cid: routed.record).kind == "retry"
+    other = {**first, "event_id": "ev-other", "description": "Một nội dung khác"}
+    result = run(json.dumps(other).encode(), lookup=lambda cid: routed.record)
+    assert (result.kind, result.error) == ("dead_letter", "conflicting_resubmission")
+    letter = DeadLetter.model_validate_json(result.output.value)
+    assert first["event_id"] in letter.detail and "ev-other" in letter.detail
+
+
+@pytest.mark.parametrize("stamp", ["1636336800", "1636336800.5", 1636336800, "  2021-11-08T09:00:00+07:00"])
+def test_timestamps_are_iso_8601_strings_only(stamp):
+    result = run(json.dumps(complaint("R-ts", province="79", recorded_at=stamp)).encode())
+    assert (result.kind, result.error) == ("dead_letter", "validation_error")
 
 
 @pytest.mark.parametrize("raw, error", [

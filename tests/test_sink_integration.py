@@ -19,7 +19,7 @@ from schemas.times import ICT
 from schemas.topics import Topics
 from sinks.report import overdue, sla
 from tests.conftest import REPO, free_port, metric_value
-from tests.fixtures import complaint
+from tests.fixtures import FULL_DOSE, complaint
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +119,9 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
     at = "2021-12-06T09:00:00+07:00"
     cs = {n: complaint(f"R{tag}-{n}", province="31", recorded_at=at) for n in "ABCDE"}
     cs["F"] = complaint(f"R{tag}-F", province="33", recorded_at="2021-12-09T12:00:00+07:00")
+    # G: a site-system route in province 31: the site's, not in 31's numbers (as not in its queue).
+    cs["G"] = complaint(f"R{tag}-G", province="31", recorded_at=at, doses=[FULL_DOSE],
+                        site={"site_code": "S-31-0001", "name": "Trạm Y tế", "province_code": "31"})
     start = dt.datetime(2021, 12, 6, 9, tzinfo=ICT)
     resolved_after_h = {"A": 10, "B": 30, "C": 50, "D": 48}
     worker_factory()
@@ -129,12 +132,12 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
             pub.publish_complaint(c)
         # All six are overdue on arrival (recorded in 2021): escalated at once. The results
         # go out after that, or one read before its complaint would prevent its escalation.
-        wait_for_rows(database, "SELECT count(*) FROM escalations WHERE complaint_id LIKE %s", [(6,)], (like,))
+        wait_for_rows(database, "SELECT count(*) FROM escalations WHERE complaint_id LIKE %s", [(7,)], (like,))
         for n, hours in resolved_after_h.items():
             pub.publish_resolution({"schema_version": 1, "event_id": f"res-{tag}-{n}", "complaint_id": cs[n]["complaint_id"],
                                     "resolved_at": (start + dt.timedelta(hours=hours)).isoformat(),
                                     "resolved_by": {"level": "province", "unit_code": "31"}, "outcome": "updated"})
-    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(6,)], (like,))
+    wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(7,)], (like,))
     wait_for_rows(database, "SELECT count(*) FROM resolutions WHERE complaint_id LIKE %s", [(4,)], (like,))
 
     as_of = dt.datetime(2021, 12, 10, 12, tzinfo=ICT)
@@ -149,6 +152,7 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
                 p31["open_in_time"]) == (5, 3, 1, 1, 0)
         assert float(p31["median_h"]) == 39.0 and float(p31["p90_h"]) == 49.4
         assert float(p31["compliance_pct"]) == 60.0
+        assert table["(site_system)"]["received"] == 1
         p33 = table["33"]
         assert (p33["received"], p33["open_overdue"], p33["open_in_time"], p33["median_h"]) == (1, 0, 1, None)
         # Recorded in 2021, every complaint was escalated on arrival (today): A, B and D were
@@ -162,7 +166,8 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
                             (like,)))
         assert {n: states[c["complaint_id"]] for n, c in cs.items()} == {
             "A": "escalated, then resolved in time", "B": "escalated, then resolved in time",
-            "C": "resolved late", "D": "escalated, then resolved in time", "E": "overdue", "F": "overdue"}
+            "C": "resolved late", "D": "escalated, then resolved in time", "E": "overdue", "F": "overdue",
+            "G": "overdue"}
 
         # The overdue list is the office's, all periods: other tests' province-31 complaints are in it too.
         _, late = overdue(conn, "province", "31", as_of)

@@ -49,12 +49,43 @@ def test_an_invalid_input_is_skipped_since_the_router_dead_letters_it(kind):
     assert batch.skipped == {kind: 1} and not batch.quarantine
 
 
+def routed(cid: str, **changes) -> bytes:
+    import datetime as dt
+
+    from processors.routing import route
+    from schemas.admin_units import load
+    from schemas.models import ComplaintSubmitted
+
+    c = complaint(cid, province="79", **changes)
+    block = route(ComplaintSubmitted.model_validate(c), {}, load("2025")).routing_json(
+        ComplaintSubmitted.model_validate(c), dt.datetime(2021, 11, 8, 3, tzinfo=dt.timezone.utc))
+    return json.dumps({**c, "routing": block}).encode()
+
+
 def test_every_row_knows_the_record_it_came_from():
     batch = Batch()
-    value = json.dumps(complaint("C-9", province="79")).encode()
-    add(batch, "submitted", "complaints.submitted", 4, 12, b"C-9", value)
-    origin = batch.origins[("complaints", "C-9")]
-    assert (origin.topic, origin.partition, origin.offset, origin.value) == ("complaints.submitted", 4, 12, value)
+    value = routed("C-9")
+    add(batch, "routed", "complaints.jurisdiction.79", 4, 12, b"C-9", value)
+    for table in ("complaints", "routes"):
+        origin = batch.origins[(table, "C-9")]
+        assert (origin.topic, origin.partition, origin.offset, origin.value) == (
+            "complaints.jurisdiction.79", 4, 12, value)
+
+
+def test_the_record_takes_complaints_from_their_routes_and_resolutions_from_their_verdicts():
+    """The submissions and resolutions the worker judges are not recorded as read: a too large or
+    refused one must never count (one judge)."""
+    batch = Batch()
+    add(batch, "submitted", "complaints.submitted", 0, 1, b"C-1", json.dumps(complaint("C-1")).encode())
+    add(batch, "resolved", "complaints.resolved", 0, 2, b"C-1", b'{"complaint_id": "C-1"}')
+    assert not batch.complaints and not batch.resolutions and batch.skipped == {"submitted": 1, "resolved": 1}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_an_output_not_in_utf8_is_set_aside(encoding):
+    batch = Batch()
+    add(batch, "routed", "complaints.jurisdiction.79", 0, 1, b"C-2", routed("C-2").decode().encode(encoding))
+    assert not batch.routes and len(batch.quarantine) == 1
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

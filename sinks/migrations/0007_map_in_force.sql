@@ -38,3 +38,6 @@ CREATE TABLE provinces (
     admin_map       text NOT NULL
 );
 CREATE INDEX provinces_in_force ON provinces (in_force);
+
+-- Under the map of 2025 a delegation is to a commune and names no district.
+ALTER TABLE delegations ALTER COLUMN district_code DROP NOT NULL;

@@ -1,0 +1,112 @@
+"""One judge, broker-free: each disagreement the worker and the record had, as the worker now
+judges it and as the record's rows take it (tests/test_one_judge_integration.py compares the
+two on generated stories)."""
+
+import datetime as dt
+
+from processors import metrics
+from processors.driver import MemoryDriver
+from schemas.settings import Settings
+from sinks.rows import Batch, add, topic_kind
+from tests.fixtures import complaint
+
+UTC = dt.timezone.utc
+RECORDED = dt.datetime(2025, 11, 8, 2, 0, tzinfo=UTC)  # 09:00 ICT
+DEADLINE = RECORDED + dt.timedelta(hours=48)
+
+
+def driver() -> MemoryDriver:
+    return MemoryDriver(Settings(admin_map="2025"), now=RECORDED + dt.timedelta(hours=3))
+
+
+def resolution(cid: str, at: dt.datetime, by=("province", "79"), event_id: str | None = None) -> dict:
+    return {"schema_version": 1, "event_id": event_id or f"r-{cid}-{by[1]}", "complaint_id": cid,
+            "resolved_at": at.isoformat(), "resolved_by": {"level": by[0], "unit_code": by[1]}, "outcome": "updated"}
+
+
+def recorded(d: MemoryDriver) -> Batch:
+    """What the record makes of everything the worker sent."""
+    batch = Batch()
+    for n, r in enumerate(d.records):
+        if not r.topic.endswith("-changelog") and r.topic != d.topics.digest_parts:
+            add(batch, topic_kind(r.topic, d.topics), r.topic, r.partition or 0, n, r.key, r.value)
+    return batch
+
+
+def counter(metric, **labels) -> float:
+    return metric.labels(**labels)._value.get() if labels else metric._value.get()
+
+
+def test_every_resolution_that_came_first_is_kept_and_the_handlers_counts():
+    """A commune's (not the handler) at 09:00, the province's at 10:00, then the complaint: the
+    province's was dropped as a repeat, the commune's refused, the complaint escalated at 48 h,
+    while the record counted the province's as in time."""
+    d = driver()
+    d.resolve(resolution("W-1", RECORDED + dt.timedelta(hours=1), by=("commune", "26737")))
+    d.resolve(resolution("W-1", RECORDED + dt.timedelta(hours=2)))
+    d.submit(complaint("W-1", province="79", recorded_at=RECORDED.isoformat()))
+    verdicts = {v["resolution"]["resolved_by"]["unit_code"]: v for v in d.values(d.topics.verdicts)}
+    assert (verdicts["79"]["verdict"], verdicts["79"]["late"]) == ("counted", False)
+    assert verdicts["26737"]["verdict"] == "refused"
+    assert [letter["error"] for letter in d.values(d.topics.dead_letter)] == ["not_handler"]
+    d.advance(DEADLINE + dt.timedelta(seconds=2))
+    assert d.values(d.topics.escalations) == []
+    rows = recorded(d).resolutions
+    assert {row[4]: row[8] for row in rows.values()} == {"79": "counted", "26737": "refused"}
+
+
+def test_a_refused_resolution_corrected_and_replayed_under_its_event_id_counts_once_accepted():
+    d = driver()
+    d.submit(complaint("W-2", province="79", recorded_at=RECORDED.isoformat()))
+    wrong = resolution("W-2", RECORDED + dt.timedelta(hours=1), by=("province", "01"), event_id="r-fix")
+    d.resolve(wrong)
+    d.resolve({**wrong, "resolved_by": {"level": "province", "unit_code": "79"}})  # corrected, replayed
+    [(verdict, late)] = [(row[8], row[10]) for row in recorded(d).resolutions.values()]
+    assert (verdict, late) == ("counted", False)  # the later verdict stands
+    d.advance(DEADLINE + dt.timedelta(seconds=2))
+    assert d.values(d.topics.escalations) == []
+
+
+def test_a_resolution_stamped_a_day_after_its_record_counts_nowhere():
+    """future_resolved_at: the worker refused it; the sink stored and counted it."""
+    d = driver()
+    d.submit(complaint("W-3", province="79", recorded_at=RECORDED.isoformat()))
+    d.resolve(resolution("W-3", d.now + dt.timedelta(days=1)))
+    assert [v["error"] for v in d.values(d.topics.dead_letter)] == ["future_resolved_at"]
+    assert recorded(d).resolutions == {}
+
+
+def test_the_late_counter_counts_the_counted_resolution_only_once_whenever_it_came():
+    late_before = counter(metrics.LATE_RESOLUTIONS)
+    d = driver()
+    d.now = DEADLINE + dt.timedelta(hours=3)
+    d.resolve(resolution("W-4", DEADLINE + dt.timedelta(hours=1)))  # late, before its complaint
+    d.submit(complaint("W-4", province="79", recorded_at=RECORDED.isoformat()))
+    assert counter(metrics.LATE_RESOLUTIONS) == late_before + 1
+    d.resolve(resolution("W-4", RECORDED + dt.timedelta(hours=5), event_id="r-W-4-early"))  # in time, after
+    assert counter(metrics.LATE_RESOLUTIONS) == late_before + 1
+    assert [v["verdict"] for v in d.values(d.topics.verdicts)] == ["counted", "repeat"]
+
+
+def test_due_soon_is_one_meaning_24_hours():
+    d = driver()
+    d.now = DEADLINE - dt.timedelta(hours=20)  # due in 20 h: due soon in the console and digest
+    d.submit(complaint("W-5", province="79", recorded_at=RECORDED.isoformat()))
+    d.topology.open.export(d.now)  # the gauges, from this worker's counts alone
+    assert metrics.DUE_SOON.labels(province="79")._value.get() == 1  # (it said 0: "due soon" was 6 h there)
+    assert metrics.OPEN.labels(province="79")._value.get() == 1
+
+
+def test_the_library_takes_utf8_only():
+    import json
+
+    import pytest
+
+    from producers.client import InvalidEvent, validate
+    from schemas.models import ComplaintSubmitted
+
+    c = complaint("W-6", province="79")
+    assert validate(ComplaintSubmitted, json.dumps(c).encode()).complaint_id == "W-6"
+    for encoding in ("utf-16", "utf-32", "utf-8-sig"):
+        with pytest.raises(InvalidEvent):
+            validate(ComplaintSubmitted, json.dumps(c).encode(encoding))
