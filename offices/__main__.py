@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input (else one is generated and printed)")
     for verb, text in (("disable", "sign-in refused, open sessions end"), ("enable", "allowed again"),
-                       ("reset", "a new password (generated and printed, or --password-stdin); sessions end")):
+                       ("reset", "a new password (generated and printed, or --password-stdin); sessions end"),
+                       ("signout", "end every open session of the account (a lost or shared computer)")):
         v = verbs.add_parser(verb, help=text)
         v.add_argument("--province", required=True, help="the managing province")
         v.add_argument("username")
@@ -80,13 +81,13 @@ def serve(settings: Settings) -> int:
 
 def wait_for_schema(settings: Settings, timeout_s: float = 90.0) -> None:
     """The sink owns the tables and applies the migrations at its start; the console (which
-    may not change the schema) waits for the newest table it uses to exist."""
+    may not change the schema) waits for the newest table it uses (its sessions) to exist."""
     deadline = time.monotonic() + timeout_s
     while True:
         conn = psycopg2.connect(settings.database_url_as("console"), connect_timeout=PG_CONNECT_TIMEOUT_S)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass('console_rate_limits') IS NOT NULL")
+                cur.execute("SELECT to_regclass('console_sessions') IS NOT NULL")
                 if cur.fetchone()[0]:
                     return
         finally:
@@ -141,6 +142,10 @@ def manage_users(args: argparse.Namespace, settings: Settings) -> int:
             password, generated = _password(args.password_stdin)
             a = accounts.reset(args.username, password, args.province)
             print(f"reset {a.username}" + (f"; new password {password}" if generated else ""))
+            return 0
+        if args.verb == "signout":
+            ended = accounts.sign_out_everywhere(args.username, args.province)
+            print(f"{args.username}: {ended} open session{'s' if ended != 1 else ''} ended")
             return 0
         a = accounts.set_disabled(args.username, args.verb == "disable", args.province)
         print(f"{a.username}: {'disabled' if a.disabled else 'enabled'}")

@@ -17,7 +17,9 @@ import psycopg2.extras
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from offices.sessions import Sessions
 from schemas.admin_units import AdminUnits
+from schemas.times import utcnow
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD = 12
@@ -135,12 +137,22 @@ class Accounts:
         return _account(row)
 
     def set_disabled(self, username: str, disabled: bool, province_code: str | None = None) -> Account:
-        return self._change(username, province_code, "disabled = %s, password_set_at = now()", (disabled,))
+        account = self._change(username, province_code, "disabled = %s, password_set_at = now()", (disabled,))
+        if disabled:
+            Sessions(self.conn).end_all(username, utcnow(), "account disabled")
+        return account
 
     def reset(self, username: str, password: str, province_code: str | None = None) -> Account:
         check_password(password)
-        return self._change(username, province_code, "password_hash = %s, password_set_at = now()",
-                            (_hasher.hash(password),))
+        account = self._change(username, province_code, "password_hash = %s, password_set_at = now()",
+                               (_hasher.hash(password),))
+        Sessions(self.conn).end_all(username, utcnow(), "password reset")
+        return account
+
+    def sign_out_everywhere(self, username: str, province_code: str | None = None) -> int:
+        """End every open session of an account (of `province_code` when given); how many ended."""
+        self._change(username, province_code, "username = username", ())  # exists, and is the province's
+        return Sessions(self.conn).end_all(username, utcnow(), "signed out everywhere")
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The account when the password is right and the account enabled, else None."""

@@ -82,6 +82,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "cat_missing_dose": ("Thiếu mũi tiêm", "Missing dose"),
     "cat_certificate": ("Chứng nhận tiêm", "Certificate"),
     "cat_other": ("Khác", "Other"),
+    "sign_out_everywhere": ("Đăng xuất mọi nơi", "Sign out everywhere"),
     "in_force": ("Địa bàn hiện nay", "Units in force"),
     "candidates": ("Có thể thuộc", "One of"),
     "unit_not_in_force": ("Đơn vị của tài khoản này không còn trong danh mục hành chính hiện hành (từ 01/07/2025); "

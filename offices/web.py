@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import logging
 import secrets
 import threading
 import time
+import urllib.parse
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +28,22 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from offices import i18n, metrics, queries, ratelimits
 from offices.accounts import Account, Accounts
+from offices.sessions import LIFETIME, Sessions
 from offices.present import agency, local, open311, phone_matches, sla_chart, unit_name, urgency
 from producers.client import ComplaintPublisher, InvalidEvent, PublishError
 from schemas.admin_units import AdminUnits, load as load_units
+from schemas.models import forbidden_character
 from schemas.reach import PG_CONNECT_TIMEOUT_S
 from schemas.settings import Settings
 from schemas.times import utcnow
 
 OUTCOMES = ("updated", "rejected", "duplicate", "referred")
-SESSION_HOURS = 8
+log = logging.getLogger(__name__)
 # How long a sent result may take to reach the record before the page returns without it.
 RECORD_WAIT_S = 5.0
 SERVE_THREADS = 8  # waitress's (offices/__main__.py)
@@ -77,7 +83,9 @@ class Publishers:
             self._by_role.clear()
 
 
-def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
+def create_app(settings: Settings, units: AdminUnits | None = None,
+               clock: Callable[[], dt.datetime] = utcnow) -> Flask:
+    """`clock` tells the time to the sessions (tests move it)."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_key(settings),
@@ -86,8 +94,11 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         # Served on loopback, the browser talks plain HTTP; anywhere else it sits behind TLS.
         SESSION_COOKIE_SECURE=settings.console_host not in LOOPBACK,
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=SESSION_HOURS),
-        WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
+        # The cookie holds a session id checked on the server (offices/sessions.py); it expires
+        # with the session's lifetime from sign-in and is not re-issued on every request.
+        PERMANENT_SESSION_LIFETIME=LIFETIME,
+        SESSION_REFRESH_EACH_REQUEST=False,
+        WTF_CSRF_TIME_LIMIT=int(LIFETIME.total_seconds()),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.json.ensure_ascii = False  # Vietnamese as it is written, in UTF-8
@@ -150,6 +161,34 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         metrics.REQUESTS.labels(request.endpoint or "none", str(response.status_code)).inc()
         return response
 
+    @app.before_request
+    def refuse_control_characters():
+        """Rule 5 at the console's edge: NUL, another C0 control character or a lone surrogate in
+        the path, a query or form field, or a header is a clear 400, never a 500 (PostgreSQL
+        refuses NUL)."""
+        texts = [request.path, *request.args.keys(), *request.args.values(), *request.headers.values()]
+        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+            texts += [*request.form.keys(), *request.form.values()]
+        if any(forbidden_character(text) for text in texts):
+            raise BadRequest("the request holds a control character")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        """One answer for every refusal: the Open311 error list under /api/, the console's page
+        elsewhere; never a stack trace."""
+        code = exc.code or 500
+        if request.path.startswith("/api/"):
+            return jsonify([{"code": code, "description": exc.description or exc.name}]), code
+        return render_template("message.html", title=f"{code} · {exc.name}"), code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.error("console: %s on %s %s", type(exc).__name__, request.method, request.endpoint, exc_info=exc)
+        metrics.REQUESTS.labels(request.endpoint or "none", "500").inc()
+        if request.path.startswith("/api/"):
+            return jsonify([{"code": 500, "description": "internal error"}]), 500
+        return render_template("message.html", title="500 · Internal Server Error"), 500
+
     @app.errorhandler(CSRFError)
     def csrf_refused(_exc: CSRFError):
         flash(t("form_expired"), "error")
@@ -164,13 +203,16 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
     # -- accounts and sessions -----------------------------------------------------------
 
     def signed_in() -> Account | None:
-        username = session.get("u")
-        if not username:
+        """The account of a session still valid on the server, else None."""
+        session_id = session.get("sid")
+        if not session_id:
             return None
-        account = Accounts(db(), units).get(username)
-        # A disabled account, a password reset since sign-in, or a unit no longer in force ends the session.
-        if (account is None or account.disabled or account.password_set_at.isoformat() != session.get("set")
-                or units.unit(account.level, account.unit_code) is None):
+        found = Sessions(db()).check(session_id, clock())
+        account = Accounts(db(), units).get(found.username) if found else None
+        # A disabled account, or a unit no longer in force, ends the session too.
+        if account is None or account.disabled or units.unit(account.level, account.unit_code) is None:
+            if found:
+                Sessions(db()).end(session_id, clock(), "account disabled or unit not in force")
             session.clear()
             return None
         return account
@@ -181,13 +223,22 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
             return None
         account = signed_in()
         if account is None:
-            return redirect(url_for("sign_in", next=request.path if request.method == "GET" else None))
+            return redirect(url_for("sign_in", next=request.full_path.rstrip("?") if request.method == "GET"
+                                    else None))
         g.account = account
         return None
 
     def same_site_path(target: str | None) -> str:
-        return target if target and target.startswith("/office/") and not target.startswith("//") else \
-            url_for("queue_page")
+        """Where to go after signing in: a page of this console, normalised, or the queue."""
+        home = url_for("queue_page")
+        if not target or forbidden_character(target) or "\\" in target or any(ch.isspace() for ch in target):
+            return home
+        parts = urllib.parse.urlsplit(target)
+        path = urllib.parse.unquote(parts.path)
+        if parts.scheme or parts.netloc or not path.startswith("/office/") or path.startswith("//") or \
+                "/../" in path or forbidden_character(path):
+            return home
+        return urllib.parse.urlunsplit(("", "", urllib.parse.quote(path), parts.query, ""))
 
     @app.route("/office/login", methods=["GET", "POST"], endpoint="sign_in")
     @limiter.limit("20 per minute", methods=["POST"])
@@ -208,18 +259,31 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         chosen = session.get("lang")
         session.clear()  # a new session for a new sign-in (no fixation)
         session.permanent = True
-        session.update(u=account.username, set=account.password_set_at.isoformat())
+        session["sid"] = Sessions(db()).start(account.username, clock())
         if chosen:
             session["lang"] = chosen
         return redirect(same_site_path(request.form.get("next")))
 
-    @app.post("/office/logout", endpoint="sign_out")
-    def sign_out():
+    def signed_out(every: bool = False):
         chosen = session.get("lang")
+        session_id = session.get("sid")
+        if every and g.get("account") is not None:
+            Sessions(db()).end_all(g.account.username, clock(), "signed out everywhere")
+        elif session_id:
+            Sessions(db()).end(session_id, clock())
         session.clear()
         if chosen:
             session["lang"] = chosen
         return redirect(url_for("sign_in"))
+
+    @app.post("/office/logout", endpoint="sign_out")
+    def sign_out():
+        return signed_out()
+
+    @app.post("/office/logout-everywhere", endpoint="sign_out_everywhere")
+    def sign_out_everywhere():
+        """Ends every session of the account: on other computers too."""
+        return signed_out(every=True)
 
     # -- the office's pages --------------------------------------------------------------
 
@@ -305,18 +369,29 @@ def create_app(settings: Settings, units: AdminUnits | None = None) -> Flask:
         digest = found["payload"] if found else None
         if digest and not account.is_province:  # a delegated unit: its own lines only
             mine = {"level": account.level, "unit_code": account.unit_code}
-            digest = {**digest,
-                      "open_by_handler": [h for h in digest["open_by_handler"] if h["handler"] == mine],
-                      "due_within_24h": [i for i in digest["due_within_24h"] if i["handler"] == mine],
-                      "oldest": None}
+            own = [h for h in digest["open_by_handler"] if h["handler"] == mine]
+            due = [i for i in digest["due_within_24h"] if i["handler"] == mine]
+            digest = {**digest, "open_by_handler": own, "due_within_24h": due, "oldest": None,
+                      "open_total": sum(h["open"] for h in own), "due_within_24h_total": len(due)}
         return render_template("digest.html", digest=digest, found=found,
                                parse=dt.datetime.fromisoformat)
 
     # -- the citizens' status lookup -----------------------------------------------------
 
+    def wrong_guess(response: Response) -> bool:
+        return response.status_code == 404
+
+    def complaint_key() -> str:
+        return (request.view_args or {}).get("complaint_id", "")
+
+    # Wrong guesses only are counted, so that a third party cannot lock a citizen out: 20 an hour
+    # per complaint id and address (the guesser's own), and a cap per complaint id across every
+    # address, so that 10,000 last-four digits still take a botnet (README, "Security").
     @app.get("/api/v1/requests/<complaint_id>.json", endpoint="status_lookup")
     @limiter.limit("30 per minute")
-    @limiter.limit("20 per hour", key_func=lambda: "complaint:" + (request.view_args or {}).get("complaint_id", ""))
+    @limiter.limit("20 per hour", deduct_when=wrong_guess,
+                   key_func=lambda: f"complaint:{complaint_key()}:{get_remote_address()}")
+    @limiter.limit("300 per day", deduct_when=wrong_guess, key_func=lambda: f"complaint:{complaint_key()}")
     def status_lookup(complaint_id: str):
         row = queries.status(db(), complaint_id) if len(complaint_id) <= 64 else None
         # One answer for an unknown id and a wrong or missing phone: ids cannot be probed.

@@ -145,8 +145,9 @@ class ComplaintFactory:
 
     # -- complaints --------------------------------------------------------------------------
     def next_id(self) -> str:
+        """Not sequential: an id seen must not tell the next one (the status lookup is keyed by it)."""
         self._serial += 1
-        return f"{self.config.id_prefix}-{self._run}-{self._serial:07d}"
+        return f"{self.config.id_prefix}-{self._run}-{self.rng.getrandbits(48):012x}"
 
     def complaint(self, now: dt.datetime, precision: str | None = None) -> dict[str, Any]:
         rng = self.rng

@@ -91,6 +91,11 @@ def _char_name(char: str) -> str:
     return f"U+{ord(char):04X} (a control character)"
 
 
+def forbidden_character(text: str) -> bool:
+    """Rule 5's test of one string: NUL, another C0 control (tab, LF and CR aside) or a lone surrogate."""
+    return _FORBIDDEN_CHAR.search(text) is not None
+
+
 def forbidden_text(value: Any, path: str = "") -> tuple[str, str] | None:
     """The first string in `value` (keys included) holding a forbidden character, as
     (where, which character); None when all text is clean. Names the place, never the text."""

@@ -230,10 +230,18 @@ def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
     assert page.locator("[data-testid=sla]").count() == 1 and page.locator("svg.chart").count() == 1
     page.goto(f"{stack.url}/office/digest")
     assert page.locator("h1").inner_text() == "Daily digest"
+    copied = [c for c in context.cookies() if c["name"] == "complaints_console"]  # a shared office computer
     page.click("button:text-is('Sign out')")
     page.goto(f"{stack.url}/office/")
     assert "/office/login" in page.url
     context.close()
+    # The cookie copied before signing out, replayed from another browser, opens nothing.
+    thief = browser.new_context()
+    thief.add_cookies(copied)
+    replayed = thief.new_page()
+    replayed.goto(f"{stack.url}/office/complaints/{stack.ids['overdue']}")
+    assert "/office/login" in replayed.url and "Trần Thị Bình" not in replayed.content()
+    thief.close()
 
 
 def test_a_province_sees_its_whole_province_and_resolves_a_delegated_complaint(stack, browser):
@@ -283,6 +291,16 @@ def test_sign_in_refusals_csrf_and_cookies(stack, browser):
         page.click("form.card button[type=submit]")
     assert answer.value.status == 429
     page.close()
+
+
+def test_control_characters_and_odd_next_get_a_clear_answer_over_http(stack):
+    """What a tester's probes met as 500s, on the running console."""
+    for path in ("/office/?q=a%00b", "/office/complaints/a%00b", "/office/login?next=%0d%0aX:1"):
+        status, _, body = http(f"{stack.url}{path}")
+        assert status in (302, 400) and b"Traceback" not in body, path
+    status, headers, body = http(f"{stack.url}/api/v1/requests/zz%00x.json?phone_last4=1234")
+    assert status == 400 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)[0]["code"] == 400
 
 
 def test_the_users_cli_refuses_what_a_province_may_not_do(stack):

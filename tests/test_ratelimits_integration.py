@@ -28,13 +28,26 @@ def lookup(client, complaint_id: str, address: str = "127.0.0.1", forwarded: str
 
 
 def test_two_console_processes_share_the_per_complaint_limit(console_settings):
-    """20 lookups an hour per complaint id, however many replicas answer them."""
+    """20 wrong guesses an hour per complaint id and address, however many replicas answer them;
+    another address is not held back by them."""
     one, two = create_app(console_settings).test_client(), create_app(console_settings).test_client()
     probed = f"PROBE-{uuid.uuid4().hex[:8]}"
-    codes = [lookup(one if n % 2 else two, probed, address=f"10.1.0.{n}") for n in range(20)]
+    guesser = f"10.1.{uuid.uuid4().int % 250}.7"
+    codes = [lookup(one if n % 2 else two, probed, address=guesser) for n in range(20)]
     assert codes == [404] * 20
-    assert lookup(one, probed, address="10.1.1.1") == 429 and lookup(two, probed, address="10.1.1.2") == 429
-    assert lookup(two, f"OTHER-{uuid.uuid4().hex[:8]}", address="10.1.1.3") == 404  # another id counts alone
+    assert lookup(one, probed, address=guesser) == 429 and lookup(two, probed, address=guesser) == 429
+    assert lookup(two, probed, address="10.1.1.2") == 404  # the same id from elsewhere: its own count
+    assert lookup(one, f"OTHER-{uuid.uuid4().hex[:8]}", address=guesser) == 404  # another id counts alone
+
+
+def test_guesses_across_every_address_are_capped_per_complaint_id(console_settings):
+    """10,000 last-four digits must not be tried from many addresses at 20 an hour each: 300 wrong
+    guesses a day per id, whoever makes them (the trade-off: README, "Security")."""
+    client = create_app(console_settings).test_client()
+    probed = f"CAP-{uuid.uuid4().hex[:8]}"
+    codes = [lookup(client, probed, address=f"10.4.{n // 250}.{n % 250}") for n in range(300)]
+    assert codes == [404] * 300
+    assert lookup(client, probed, address="10.5.0.1") == 429
 
 
 def test_the_counters_hold_no_address_username_or_complaint_id(console_settings):

@@ -16,5 +16,6 @@ DO $$ BEGIN
         GRANT SELECT, INSERT, UPDATE ON office_accounts TO complaints_console;
         GRANT SELECT, INSERT ON console_results TO complaints_console;
         GRANT SELECT, INSERT, UPDATE, DELETE ON console_rate_limits TO complaints_console;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON console_sessions TO complaints_console;
     END IF;
 END $$;
