@@ -23,7 +23,8 @@ from processors import metrics
 from processors.delivery import ChunkHandler, handle_directly
 from processors.eos import Record, TransactionalSender, Transport, timer_gate
 from processors.recovery import Tables
-from processors.registry import DelegationRegistry, RegistryFollower
+from processors.delegations import DelegationRegistry
+from processors.registry import RegistryFollower
 from processors.stores import FaustStore
 from processors.topology import Incoming, Topology
 from schemas.admin_units import load as load_units
@@ -104,17 +105,18 @@ def build_app(settings: Settings | None = None) -> faust.App:
     sender = TransactionalSender(app)
     gate = timer_gate(app)
     units = load_units(settings.admin_map)
-    registry = DelegationRegistry(units)
+    registry = DelegationRegistry(units, topics)
     follower = RegistryFollower({"bootstrap_servers": settings.kafka_bootstrap, **app.client_security.aiokafka()},
-                                topics.delegations, registry)
+                                topics.delegation_inputs(), registry)
     app.service(follower)
     processed: dict[int, int] = {}  # partition -> last offset of complaints.submitted read
 
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     submitted = app.topic(topics.submitted, **raw)
-    resolved = app.topic(topics.resolved, **raw)
+    # Resolutions and delegations: the shared topics (admin) and each writer's own.
+    resolved = app.topic(*topics.resolution_inputs(), **raw)
     digest_parts = app.topic(topics.digest_parts, **raw)
-    delegation_events = app.topic(topics.delegations, **raw)
+    delegation_events = app.topic(*topics.delegation_inputs(), **raw)
     reassignments = app.topic(topics.reassignments, **raw)
     # Untyped tables: Faust uses JSON for keys and values, when writing and recovering alike.
     tables = {name: app.Table(name, default=None, partitions=settings.partitions)
@@ -194,7 +196,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
         async def fire(partition: int) -> list[Record]:
             if app.consumer_generation_id != generation:  # a rebalance came between: next tick
                 return []
-            return topology.fire_due(partition, now)
+            return topology.fire_due(partition, now) + topology.return_revoked(partition, now)
 
         await each_partition(fire)
         for partition in active_partitions():  # indexes not built yet (assigned, or dropped above)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from processors.state import ComplaintState
 from schemas.models import SLA, ComplaintEscalated, ComplaintResolved, Handler
@@ -114,28 +115,32 @@ class Judgement:
     reason: str | None = None
     late: bool = False              # counted, resolved_at after the deadline
     after_escalation: bool = False  # counted, read after stage 1 was escalated
+    error: str | None = None        # refused: not_handler | wrong_origin (its dead letter's error)
 
     @property
     def effect(self) -> str:
         """The metric's label (complaints_resolutions_total)."""
         if self.kind == "counted":
             return "late" if self.late else ("in_time_after_escalation" if self.after_escalation else "in_time")
-        return {"waiting": "pending", "refused": "not_handler"}.get(self.kind, self.kind)
+        if self.kind == "refused":
+            return self.error or "not_handler"
+        return {"waiting": "pending"}.get(self.kind, self.kind)
 
 
 def judge(state: ComplaintState, resolution: ComplaintResolved,
-          resolver_problem: Callable[[str, str], str | None]) -> Judgement:
+          refusal: Callable[[ComplaintResolved], tuple[str, str] | None]) -> Judgement:
     """A resolution of a routed complaint, judged once; `state` takes the counted one. The first
     acceptable resolution read counts and is never replaced (a later one, even stamped earlier,
-    is a repeat): every verdict stays what it was when made. Late means one thing, as in the SLA
-    report: resolved_at after the deadline; one stamped in time counts in time even when it
+    is a repeat): every verdict stays what it was when made. `refusal` says why a resolution may
+    not count at all: (error, reason), its origin or its author. Late means one thing, as in the
+    SLA report: resolved_at after the deadline; one stamped in time counts in time even when it
     was read after the escalation went out."""
     assert state.routed
     if resolution.event_id == state.resolution_id:
         return Judgement("retry")
-    problem = resolver_problem(resolution.resolved_by.level, resolution.resolved_by.unit_code)
-    if problem:
-        return Judgement("refused", problem)
+    refused = refusal(resolution)
+    if refused:
+        return Judgement("refused", refused[1], error=refused[0])
     if state.resolved_at is not None:
         return Judgement("repeat", f"resolution {state.resolution_id} counted first" if state.resolution_id
                          else "another resolution counted first")
@@ -146,14 +151,15 @@ def judge(state: ComplaintState, resolution: ComplaintResolved,
 
 
 def wait(state: ComplaintState | None, key: bytes | None, raw: bytes, event_id: str, partition: int, offset: int,
-         now: dt.datetime) -> tuple[ComplaintState, Judgement]:
-    """A resolution read before its complaint: kept, with where it was read, until the
-    complaint comes (or PENDING_RESOLUTION_TTL_S passes)."""
+         now: dt.datetime, topic: str) -> tuple[ComplaintState, Judgement]:
+    """A resolution read before its complaint: kept, with where it was read (its topic says who
+    wrote it), until the complaint comes (or PENDING_RESOLUTION_TTL_S passes)."""
     state = replace(state, escalated=list(state.escalated)) if state is not None else ComplaintState()
     waiting = list(state.waiting or [])
     if any(waiting_event_id(entry) == event_id for entry in waiting):
         return state, Judgement("retry")
-    waiting.append([partition, offset, None if key is None else key.decode("utf-8", "replace"), raw.decode("utf-8")])
+    waiting.append([partition, offset, None if key is None else key.decode("utf-8", "replace"), raw.decode("utf-8"),
+                    topic])
     state.waiting = waiting
     if state.pending_since is None:
         state.pending_since = now.isoformat()
@@ -164,8 +170,19 @@ def waiting_event_id(entry: list) -> str:
     return ComplaintResolved.model_validate_json(entry[3]).event_id
 
 
-def waiting_in_order(state: ComplaintState) -> list[tuple[list, ComplaintResolved]]:
+def waiting_in_order(state: ComplaintState, shared_topic: str) -> list[tuple[Waiting, ComplaintResolved]]:
     """The resolutions that waited for the complaint, earliest resolved_at first (read order
-    breaks ties)."""
-    read = [(entry, ComplaintResolved.model_validate_json(entry[3])) for entry in state.waiting or ()]
-    return sorted(read, key=lambda pair: (pair[1].resolved_at, pair[0][0], pair[0][1]))
+    breaks ties). Entries kept before they named their topic were read from `shared_topic`."""
+    read = [(Waiting(*entry[:4], entry[4] if len(entry) > 4 else shared_topic),
+             ComplaintResolved.model_validate_json(entry[3])) for entry in state.waiting or ()]
+    return sorted(read, key=lambda pair: (pair[1].resolved_at, pair[0].partition, pair[0].offset))
+
+
+class Waiting(NamedTuple):
+    """Where a waiting resolution was read."""
+
+    partition: int
+    offset: int
+    key: str | None
+    text: str
+    topic: str

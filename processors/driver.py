@@ -19,10 +19,10 @@ from dataclasses import replace
 from typing import Any
 
 from processors.eos import Record
+from processors.delegations import DelegationRegistry
 from processors.stores import MemoryStore
 from processors.topology import Incoming, Topology, key_partition
 from schemas.admin_units import load as load_units
-from schemas.models import Delegation
 from schemas.settings import Settings
 
 
@@ -31,7 +31,7 @@ class MemoryDriver:
         self.settings = settings or Settings()
         self.topics = self.settings.topics
         self.now = now or dt.datetime.now(dt.timezone.utc)
-        self.registry: dict[str, Delegation] = {}
+        self.registry = DelegationRegistry(load_units(self.settings.admin_map), self.topics)
         self.stores = {name: MemoryStore(name) for name in ("complaints", "marks", "digests")}
         self.topology = Topology(self.settings, load_units(self.settings.admin_map), self.registry, **self.stores)
         for partition in range(self.settings.partitions):  # as if every partition were assigned
@@ -45,8 +45,9 @@ class MemoryDriver:
         return self.pipe(self.topics.submitted, complaint, key, timestamp)
 
     def resolve(self, resolution: dict[str, Any] | bytes, key: str | None = None,
-                timestamp: dt.datetime | None = None) -> list[Record]:
-        return self.pipe(self.topics.resolved, resolution, key, timestamp)
+                timestamp: dt.datetime | None = None, topic: str | None = None) -> list[Record]:
+        """Onto `topic` (a writer's own, e.g. topics.resolved_by_office("79")), else admin's."""
+        return self.pipe(topic or self.topics.resolved, resolution, key, timestamp)
 
     def pipe(self, topic: str, value: dict[str, Any] | bytes | None, key: str | None = None,
              timestamp: dt.datetime | None = None) -> list[Record]:
@@ -56,7 +57,7 @@ class MemoryDriver:
             assert isinstance(value, dict), "raw bytes need a key"
             key = value["complaint_id"]
         raw = json.dumps(value).encode() if isinstance(value, dict) else value
-        partition = key_partition(key, self.settings.partitions) if topic != self.topics.delegations else 0
+        partition = 0 if topic in self.topics.delegation_inputs() else key_partition(key, self.settings.partitions)
         offset = self._offsets[(topic, partition)]
         self._offsets[(topic, partition)] += 1
         at = (timestamp or self.now).timestamp()
@@ -65,13 +66,24 @@ class MemoryDriver:
         self.records.extend(out)
         caused = list(out)
         for r in out:  # sent back to an input topic: read again where its key belongs
-            if r.topic in (self.topics.submitted, self.topics.resolved, self.topics.digest_parts,
+            if r.topic in (self.topics.submitted, *self.topics.resolution_inputs(), self.topics.digest_parts,
                            self.topics.reassignments) and r.key:
                 caused += self.pipe(r.topic, r.value, r.key.decode(), timestamp)
         return caused
 
-    def grant(self, delegation: dict[str, Any]) -> None:
-        self.registry[delegation["unit_code"]] = Delegation.model_validate(delegation)
+    def grant(self, delegation: dict[str, Any], topic: str | None = None) -> list[Record]:
+        """A grant on its province's delegations topic (or `topic`): every worker's registry
+        applies it; the partition's owner dead-letters what it refuses."""
+        topic = topic or self.topics.delegations_of(delegation["province_code"])
+        raw = json.dumps(delegation).encode()
+        self.registry.apply(topic, delegation["unit_code"].encode(), raw, self.now.timestamp())
+        return self.pipe(topic, raw, delegation["unit_code"])
+
+    def revoke(self, unit_code: str, province_code: str, topic: str | None = None) -> list[Record]:
+        """A tombstone on the province's delegations topic."""
+        topic = topic or self.topics.delegations_of(province_code)
+        self.registry.apply(topic, unit_code.encode(), None, self.now.timestamp())
+        return self.pipe(topic, None, unit_code)
 
     def restart(self, **changes: Any) -> None:
         """A new worker over the same tables (as recovered from their changelogs): the
@@ -80,6 +92,8 @@ class MemoryDriver:
         if changes:
             self.settings = replace(self.settings, **changes)
             self.topics = self.settings.topics
+            if "admin_map" in changes:  # a new registry reads the topics again: the old map's grants lapse
+                self.registry = DelegationRegistry(load_units(self.settings.admin_map), self.topics)
         self.topology = Topology(self.settings, load_units(self.settings.admin_map), self.registry, **self.stores)
         for partition in range(self.settings.partitions):
             asyncio.run(self.topology.index(partition))
@@ -92,7 +106,7 @@ class MemoryDriver:
         self.now = to
         target = int(to.timestamp())
         for partition in range(self.settings.partitions):
-            out += self.topology.fire_due(partition, to)
+            out += self.topology.fire_due(partition, to) + self.topology.return_revoked(partition, to)
             while (earliest := self.topology.deadlines.earliest(partition)) is not None and earliest <= target:
                 out += self.topology.fire_due(partition, to)
         for partition in range(self.settings.partitions):

@@ -47,8 +47,8 @@ RESOLUTIONS_EXPIRED = Counter(
     "Resolutions whose complaint never arrived, dropped after PENDING_RESOLUTION_TTL_S (default 14 days)")
 DIGESTS = Counter("complaints_digests_total", "DailyDigest events emitted")
 DELEGATIONS_ACTIVE = Gauge("complaints_delegations_active", "Delegated units in this worker's registry", ["level"])
-REGISTRY_OFFSET = Gauge("complaints_delegations_registry_offset",
-                        "Next offset of complaints.delegations this worker's registry has applied")
+REGISTRY_RECORDS = Counter("complaints_delegations_registry_records_total",
+                           "Records of the delegations topics this worker's registry has applied")
 
 
 @lru_cache(maxsize=8192)

@@ -20,7 +20,8 @@ from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.routing import Decision, route
 from processors.state import ComplaintState
 from schemas.admin_units import AdminUnits
-from schemas.checks import delegation_problem, grant_authority_problem, resolution_problem
+from schemas.checks import (delegation_origin_problem, delegation_problem, grant_authority_problem,
+                            resolution_problem)
 from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation,
                             FutureTimestampError, describe_errors, text_context)
 from schemas.topics import Topics
@@ -134,6 +135,42 @@ def read_delegation(key: bytes | None, raw: bytes, units: AdminUnits) -> Delegat
     return grant
 
 
+def check_delegation(topic: str, key: bytes | None, raw: bytes | None, topics: Topics,
+                     units: AdminUnits) -> str | None:
+    """One record of a delegations topic: raises Unreadable when a grant is invalid; returns why
+    its topic's writer may not make it (wrong_origin), or None. The worker dead-letters what
+    this refuses; delegation_effect says what it does to the registry."""
+    grant = None if raw is None else read_delegation(key, raw, units)
+    unit = (key or b"").decode("utf-8", "replace")
+    return delegation_origin_problem(topics.origin(topic), unit, grant, units)
+
+
+def delegation_effect(topic: str, key: bytes | None, raw: bytes | None, topics: Topics,
+                      units: AdminUnits) -> tuple[str, str, Delegation | None] | None:
+    """What one record of a delegations topic does, the same for every worker's registry and
+    for the record: (layer, unit, grant in force or None), or None when it changes nothing.
+
+    A record on office-<PP>'s topic about a unit that is not PP's changes nothing (an office
+    cannot revoke another province's grants by writing a bogus one). A record its writer may
+    make but that fails the check counts as a revocation: the latest record of a unit decides,
+    as compaction will leave only it. The layer: "own" (the province's topic) decides over
+    "shared" (admin's topic) for a unit, whatever order the topics are read in."""
+    if key is None:
+        return None
+    unit = key.decode("utf-8", "replace")
+    kind, province = topics.origin(topic)
+    if kind == "office" and units.province_of("commune" if len(unit) == 5 else "district", unit) != province:
+        return None
+    if kind not in ("office", "admin"):
+        return None
+    try:
+        problem = check_delegation(topic, key, raw, topics, units)
+    except Unreadable:
+        problem = "invalid"
+    grant = None if problem or raw is None else Delegation.model_validate_json(raw)
+    return ("shared" if kind == "admin" else "own"), unit, grant
+
+
 def record_time(timestamp_s: float | None, fallback: dt.datetime) -> dt.datetime:
     """A Kafka record's timestamp (seconds, as Faust gives it) as an aware datetime."""
     if timestamp_s is None or timestamp_s <= 0:
@@ -147,11 +184,16 @@ def content_digest(complaint: ComplaintSubmitted) -> str:
     return hashlib.blake2b(complaint.model_dump_json(exclude={"event_id"}).encode(), digest_size=12).hexdigest()
 
 
+DELEGATED_LEVELS = ("district", "commune")
+
+
 def table_record(complaint: ComplaintSubmitted, routing: dict[str, Any], topic: str,
-                 earlier: ComplaintState | None = None) -> ComplaintState:
+                 earlier: ComplaintState | None = None, raw: bytes | None = None) -> ComplaintState:
     """The complaints table's value: what the SLA clock and the digest need, from the
     routing block sent. `earlier` holds the resolutions that arrived first (judged, then
-    dropped, by the topology)."""
+    dropped, by the topology). A complaint handled by a delegated unit keeps its submission
+    (`raw`), to be routed again to its province if the delegation is revoked while it is open."""
+    delegated = routing["handler"]["level"] in DELEGATED_LEVELS
     return ComplaintState(
         route=routing["route"],
         topic=topic,
@@ -164,6 +206,7 @@ def table_record(complaint: ComplaintSubmitted, routing: dict[str, Any], topic: 
         waiting=earlier.waiting if earlier else None,
         admin_map=routing.get("admin_map"),
         submission=[complaint.event_id, content_digest(complaint)],
+        body=raw.decode("utf-8") if delegated and raw is not None else None,
     )
 
 
@@ -192,7 +235,7 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
     routing = decision.routing_json(complaint, now)
     value = routed_value(raw, routing)
     return Result("routed", Output(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
-                  table_record(complaint, routing, topic, earlier))
+                  table_record(complaint, routing, topic, earlier, raw))
 
 
 def routed_value(raw: bytes, routing: dict[str, Any]) -> bytes:

@@ -101,7 +101,7 @@ def check_partitions(admin: KafkaAdminClient, settings: Settings, settle_s: floa
     differs is "wrong", refused at once."""
     topics = settings.topics
     # The outputs too: routed complaints, escalations and verdicts go to the source's partition.
-    keyed_alike = [topics.submitted, topics.resolved, *topics.routed_outputs(), topics.escalations,
+    keyed_alike = [topics.submitted, *topics.resolution_inputs(), *topics.routed_outputs(), topics.escalations,
                    topics.verdicts]
     deadline = time.monotonic() + settle_s
     announced = False

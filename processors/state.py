@@ -39,6 +39,10 @@ class ComplaintState:
     # The routed submission: [event_id, digest of its content]; another content under the same
     # complaint_id is a conflicting resubmission, not a retry.
     submission: list | None = None
+    # The submission as read, kept only while a delegated unit handles it: if the delegation is
+    # revoked, the complaint is routed again to its province from it. (Personal data: it is in
+    # the worker's changelog topic, which only the router and admin may read.)
+    body: str | None = None
 
     @classmethod
     def from_value(cls, value: Any) -> ComplaintState | None:

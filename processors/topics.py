@@ -22,13 +22,11 @@ DEAD_LETTER_CONFIG = {"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}
 def desired_topics(settings: Settings) -> list[NewTopic]:
     topics = settings.topics
     rf = settings.replication_factor
-    wanted = [
-        # The registry is small and read whole by every worker: one partition keeps its order.
-        NewTopic(topics.delegations, 1, rf, topic_configs=COMPACTED),
-    ]
+    # The registry is small and read whole by every worker: one partition each keeps its order.
+    wanted = [NewTopic(name, 1, rf, topic_configs=COMPACTED) for name in topics.delegation_inputs()]
     # Submissions and resolutions share a partition count, so a complaint and its
     # resolution land on the same partition number (both keyed by complaint_id).
-    for name in [topics.submitted, topics.resolved, *topics.outputs(), *topics.internal()]:
+    for name in [topics.submitted, *topics.resolution_inputs(), *topics.outputs(), *topics.internal()]:
         configs = DEAD_LETTER_CONFIG if name == topics.dead_letter else {}
         wanted.append(NewTopic(name, settings.partitions, rf, topic_configs=configs))
     return wanted

@@ -35,13 +35,14 @@ from processors.deadletter import Source, Unreadable, dead_letter, dumps
 from processors.deadlines import DeadlineIndex
 from processors.digest import PartBuilder, add_part
 from processors.eos import Record
-from processors.router import internal_error, process, read_delegation, read_resolution, record_time
-from processors.routing import successor_decision
+from processors.router import (DELEGATED_LEVELS, check_delegation, internal_error, process, read_resolution,
+                               record_time)
+from processors.routing import Decision, route, successor_decision
 from processors.state import ComplaintState
 from processors.stores import Store
 from schemas.admin_units import AdminUnits
-from schemas.checks import resolver_problem
-from schemas.models import DUE_SOON, ComplaintResolved, Delegation, ResolutionVerdict, RoutedComplaint, describe_errors
+from schemas.checks import resolution_origin_problem, resolver_problem
+from schemas.models import DUE_SOON, ComplaintResolved, ComplaintSubmitted, Handler, Delegation, ResolutionVerdict, RoutedComplaint, describe_errors
 from schemas.settings import Settings
 from schemas.times import ICT
 from schemas.topics import Topics
@@ -135,6 +136,14 @@ class OpenComplaints:
             metrics.OVERDUE.labels(province=province).set(overdue[province])
 
 
+def replace_decision(decision: Decision, province_code: str | None) -> Decision:
+    """The province's own handling of a complaint placed in `province_code` before."""
+    assert province_code is not None
+    return Decision("jurisdiction", province_code, decision.level if decision.province_code == province_code
+                    else "province", Handler(level="province", unit_code=province_code), decision.warnings,
+                    decision.place, decision.admin_map)
+
+
 def not_handler(state: ComplaintState, level: str, unit_code: str, units: AdminUnits) -> str | None:
     """Why a resolution by `level unit_code` does not count for this routed complaint, or None."""
     assert state.handler is not None
@@ -154,15 +163,18 @@ class Topology:
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
         self.open = OpenComplaints(units)
+        # partition -> delegated unit -> open complaints it handles (rebuilt with the deadline index)
+        self.delegated: dict[int, dict[str, set[str]]] = {}
         # input topic -> (its source name in dead-letter marks and metrics, its handler); the
         # names are the contract names without "complaints." as they always were (a mark's key
         # holds it: a new name would forget which offsets were dead-lettered already).
+        inputs = [(self.topics.submitted, self.on_submitted),
+                  *((topic, self.on_resolved) for topic in self.topics.resolution_inputs()),
+                  *((topic, self.on_delegation) for topic in self.topics.delegation_inputs()),
+                  (self.topics.digest_parts, self.on_digest_part),
+                  (self.topics.reassignments, self.on_reassignment)]
         self.handlers = {topic: (self.topics.source_of(topic).removeprefix("complaints."), handler)
-                         for topic, handler in ((self.topics.submitted, self.on_submitted),
-                                                (self.topics.resolved, self.on_resolved),
-                                                (self.topics.delegations, self.on_delegation),
-                                                (self.topics.digest_parts, self.on_digest_part),
-                                                (self.topics.reassignments, self.on_reassignment))}
+                         for topic, handler in inputs}
 
     # -- state ---------------------------------------------------------------------------------
     def state(self, cid: str, partition: int) -> ComplaintState | None:
@@ -203,10 +215,10 @@ class Topology:
 
     def dead_letter(self, m: Incoming, letter: bytes, error: str, source: str) -> list[Record]:
         """Exactly once: the partition's last dead-lettered offset is committed with the letter.
-        (The delegations topic is not co-partitioned with the tables: its letters rely on the
+        (The delegations topics are not co-partitioned with the tables: their letters rely on the
         transaction's offset commit alone.)"""
         out = [Record(self.topics.dead_letter, m.key, letter)]
-        if source != "delegations":
+        if not source.startswith("delegations"):
             mark = DEAD_LETTER_MARK.format(source=source)
             last = self.marks.get(mark, m.partition)
             if last is not None and last >= m.offset:  # offset 0 is an offset
@@ -273,6 +285,7 @@ class Topology:
             metrics.ROUTING_LATENCY.observe(max(0.0, time.time() - m.timestamp))
         if state.resolved_at is None:
             self.open.change(m.partition, state, +1)
+            self.track_delegated(m.partition, cid, state)
         return out
 
     def judge_waiting(self, cid: str, state: ComplaintState, partition: int, now: dt.datetime) -> list[Record]:
@@ -280,12 +293,28 @@ class Topology:
         resolved_at order: the first acceptable one counts; the others are repeats, or go to the
         dead letter from where they were read when their author does not handle it."""
         out: list[Record] = []
-        for (p, offset, key, text), resolution in clock.waiting_in_order(state):
-            judgement = clock.judge(state, resolution, lambda level, unit: not_handler(state, level, unit, self.units))
-            out += self.verdict(cid, state, resolution, judgement, Source(self.topics.resolved, p, offset), now,
-                                None if key is None else key.encode("utf-8"), text.encode("utf-8"), partition)
+        for entry, resolution in clock.waiting_in_order(state, self.topics.resolved):
+            judgement = clock.judge(state, resolution, self.refusal(state, entry.topic))
+            out += self.verdict(cid, state, resolution, judgement, Source(entry.topic, entry.partition, entry.offset),
+                                now, None if entry.key is None else entry.key.encode("utf-8"),
+                                entry.text.encode("utf-8"), partition)
         state.waiting = state.pending_since = state.pending_from = None  # a routed state keeps no such note
         return out
+
+    def refusal(self, state: ComplaintState, topic: str):
+        """Why a resolution read from `topic` may not count for this complaint: its topic's writer
+        does not cover it (wrong_origin), or its author does not handle it (not_handler)."""
+        writer = self.topics.origin(topic)
+
+        def check(resolution: ComplaintResolved) -> tuple[str, str] | None:
+            level, unit = resolution.resolved_by.level, resolution.resolved_by.unit_code
+            problem = resolution_origin_problem(writer, state.route, state.province_code, level, unit, self.units)
+            if problem:
+                return "wrong_origin", problem
+            problem = not_handler(state, level, unit, self.units)
+            return ("not_handler", problem) if problem else None
+
+        return check
 
     def verdict(self, cid: str, state: ComplaintState, resolution: ComplaintResolved, judgement: clock.Judgement,
                 read_at: Source, now: dt.datetime, key: bytes | None, raw: bytes, partition: int,
@@ -298,13 +327,15 @@ class Topology:
             return []
         letters: list[Record] = []
         if judgement.kind == "refused":
-            letter = dumps(dead_letter(Unreadable("not_handler", judgement.reason or ""), read_at, key, raw, now))
+            error = judgement.error or "not_handler"
+            source = self.topics.source_of(read_at.topic).removeprefix("complaints.")
+            letter = dumps(dead_letter(Unreadable(error, judgement.reason or ""), read_at, key, raw, now))
             if incoming is not None:
-                letters = self.dead_letter(incoming, letter, "not_handler", "resolved")
+                letters = self.dead_letter(incoming, letter, error, source)
                 if not letters:
                     return []  # this offset was judged already
             else:
-                metrics.DEAD_LETTERS.labels(source="resolved", error="not_handler").inc()
+                metrics.DEAD_LETTERS.labels(source=source, error=error).inc()
                 letters = [Record(self.topics.dead_letter, key, letter)]
         metrics.RESOLUTIONS.labels(effect=judgement.effect).inc()
         event = ResolutionVerdict(
@@ -331,13 +362,13 @@ class Topology:
         except Unreadable as problem:
             return self.refuse(m, problem, "resolved", now)
         cid = resolution.complaint_id
-        if (moved := self.rekey(m, self.topics.resolved, cid)) is not None:
+        if (moved := self.rekey(m, m.topic, cid)) is not None:
             return moved
         state = self.state(cid, m.partition)
         read_at = Source(m.topic, m.partition, m.offset)
         if state is None or not state.routed:  # judged when its complaint comes; it may never come
             state, judgement = clock.wait(state, m.key, m.value or b"", resolution.event_id, m.partition, m.offset,
-                                          now)
+                                          now, m.topic)
             if judgement.kind == "retry":
                 return self.verdict(cid, state, resolution, judgement, read_at, now, m.key, m.value or b"",
                                     m.partition)
@@ -347,23 +378,25 @@ class Topology:
             return [self.save(cid, state, m.partition),
                     *self.verdict(cid, state, resolution, judgement, read_at, now, m.key, m.value or b"",
                                   m.partition)]
-        judgement = clock.judge(state, resolution, lambda level, unit: not_handler(state, level, unit, self.units))
+        judgement = clock.judge(state, resolution, self.refusal(state, m.topic))
         out = self.verdict(cid, state, resolution, judgement, read_at, now, m.key, m.value or b"", m.partition, m)
         if judgement.kind == "counted":
+            state.body = None  # closed: nothing will route it again
             out.insert(0, self.save(cid, state, m.partition))
             self.open.change(m.partition, state, -1)
+            self.track_delegated(m.partition, cid, state)
         return out
 
     def on_delegation(self, m: Incoming, now: dt.datetime) -> list[Record]:
-        """Every worker's registry ignores an invalid grant; the worker that owns the topic's
-        partition dead-letters it, so its author can see why and correct it."""
-        if m.value is None:  # a revocation
-            return []
+        """Every worker's registry ignores an invalid grant, or one its topic's writer may not
+        make; the worker that owns the topic's partition dead-letters it, so its author can see
+        why and correct it."""
+        source = self.handlers[m.topic][0]
         try:
-            read_delegation(m.key, m.value, self.units)
-        except Unreadable as problem:
-            return self.refuse(m, problem, "delegations", now)
-        return []
+            problem = check_delegation(m.topic, m.key, m.value, self.topics, self.units)
+        except Unreadable as unreadable:
+            return self.refuse(m, unreadable, source, now)
+        return self.refuse(m, Unreadable("wrong_origin", problem), source, now) if problem else []
 
     # -- the cut-over to the map in force --------------------------------------------------------
     def on_reassignment(self, m: Incoming, now: dt.datetime) -> list[Record]:
@@ -394,7 +427,9 @@ class Topology:
         self.open.change(m.partition, state, -1)
         state.topic, state.province_code, state.admin_map = topic, decision.province_code, self.units.map
         state.handler = block["handler"]
+        state.body = m.value.decode("utf-8") if state.handler["level"] in DELEGATED_LEVELS and m.value else None
         self.open.change(m.partition, state, +1)
+        self.track_delegated(m.partition, cid, state)
         metrics.REASSIGNED.labels(reason="cutover", effect="moved").inc()
         return [self.save(cid, state, m.partition), Record(topic, cid.encode(), value, m.partition)]
 
@@ -409,12 +444,13 @@ class Topology:
             if number == EXPIRY:
                 if state is not None and not state.routed:  # its complaint never came
                     out.append(self.complaints.delete(cid, partition))
-                    for (p, offset, _key, _text), resolution in clock.waiting_in_order(state):
+                    for entry, resolution in clock.waiting_in_order(state, self.topics.resolved):
                         metrics.RESOLUTIONS_EXPIRED.inc()
                         out += self.verdict(cid, state, resolution,
                                             clock.Judgement("expired", f"its complaint did not come within "
                                                                        f"{self.pending_ttl}"),
-                                            Source(self.topics.resolved, p, offset), now, None, b"", partition)
+                                            Source(entry.topic, entry.partition, entry.offset), now, None, b"",
+                                            partition)
             else:
                 stage = self.stage_by_number.get(number)
                 if stage is not None and state is not None and clock.should_escalate(state, stage):
@@ -439,13 +475,17 @@ class Topology:
         self.deadlines.start(partition)
         counts: Counter[tuple[str, int]] = Counter()
         states = 0
+        delegated: dict[str, set[str]] = {}
         async for cid, state in self.states(partition):
             states += 1
             if state.is_open:
                 counts[self.open.key(state)] += 1
+                if state.handler and state.handler["level"] in DELEGATED_LEVELS:
+                    delegated.setdefault(state.handler["unit_code"], set()).add(cid)
             for second, stage in self.due_entries(state):
                 self.deadlines.add(partition, second, cid, stage)
         self.open.by_partition[partition] = counts
+        self.delegated[partition] = delegated
         self.deadlines.finish(partition)
         log.info("partition %s: deadline index rebuilt from %s states in %.1f s", partition, states,
                  time.monotonic() - started)
@@ -454,6 +494,66 @@ class Topology:
         """The partition left this worker, or may have changed while elsewhere."""
         self.deadlines.forget(partition)
         self.open.by_partition.pop(partition, None)
+        self.delegated.pop(partition, None)
+
+    # -- revoked delegations -----------------------------------------------------------------
+    def track_delegated(self, partition: int, cid: str, state: ComplaintState) -> None:
+        """Keep the index of open complaints by delegated handler up to date."""
+        units = self.delegated.get(partition)
+        if units is None:
+            return  # not indexed yet: its rebuild finds it
+        for unit, cids in list(units.items()):
+            cids.discard(cid)
+            if not cids:
+                del units[unit]
+        if state.is_open and state.handler and state.handler["level"] in DELEGATED_LEVELS:
+            units.setdefault(state.handler["unit_code"], set()).add(cid)
+
+    def return_revoked(self, partition: int, now: dt.datetime) -> list[Record]:
+        """A unit whose delegation was revoked hands its open complaints back to the province,
+        once: each is routed again (a RoutedComplaint on the province's topic with
+        `routing.reassigned_from`, reason revocation), its deadline and stages unchanged; the
+        unit's later resolutions of it are not_handler. Only what was routed to the unit
+        before the revocation moves (a registry that has not read a newer grant yet moves
+        nothing it should not)."""
+        out: list[Record] = []
+        revoked_at = getattr(self.registry, "revoked_at", {})
+        for unit, cids in list(self.delegated.get(partition, {}).items()):
+            if unit not in revoked_at or self.registry.get(unit) is not None:
+                continue  # still delegated (checked per unit: a tick reads no state otherwise)
+            for cid in sorted(cids):
+                state = self.state(cid, partition)
+                if state is None or not state.is_open or not state.handler or state.handler["unit_code"] != unit:
+                    self.track_delegated(partition, cid, state or ComplaintState())
+                    continue
+                routed = dt.datetime.fromisoformat(state.routed_at or state.recorded_at or "").timestamp()
+                if routed < revoked_at[unit]:
+                    out += self.reassign(cid, state, partition, now, "revocation")
+        return out
+
+    def reassign(self, cid: str, state: ComplaintState, partition: int, now: dt.datetime,
+                 reason: str) -> list[Record]:
+        """Route an open complaint again, from the submission it kept, to its province's unit in
+        force; its deadline and escalated stages stay."""
+        if not state.body:
+            log.warning("complaint %s: no submission kept to route it again (%s)", cid, reason)
+            return []
+        complaint = ComplaintSubmitted.model_validate_json(state.body)
+        decision = route(complaint, self.registry, self.units)
+        if decision.route != "jurisdiction" or decision.province_code != state.province_code:  # as placed before
+            decision = replace_decision(decision, state.province_code)
+        block = {**decision.routing_json(complaint, now), "deadline": state.deadline,
+                 "reassigned_from": {"topic": self.topics.source_of(state.topic or ""),
+                                     "province_code": state.province_code, "handler": state.handler,
+                                     "reason": reason}}
+        topic = decision.topic(self.topics)
+        value = json.dumps({**json.loads(state.body), "routing": block}, ensure_ascii=False).encode("utf-8")
+        state.topic, state.handler = topic, block["handler"]
+        if state.handler["level"] not in DELEGATED_LEVELS:
+            state.body = None
+        self.track_delegated(partition, cid, state)
+        metrics.REASSIGNED.labels(reason=reason, effect="moved").inc()
+        return [self.save(cid, state, partition), Record(topic, cid.encode(), value, partition)]
 
     # -- the daily digest ------------------------------------------------------------------------
     def digest_due(self, now: dt.datetime) -> dt.date:

@@ -201,10 +201,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# The Kafka identity each command uses when KAFKA_CLIENT_PROPERTIES names no file (an office
-# resolving names its own file; the national triage desk is the default).
-ROLES = {"submit": "portal", "generate": "portal", "resolve": "triage", "grant": "delegations",
-         "revoke": "delegations"}
+# The Kafka identity each command uses when KAFKA_CLIENT_PROPERTIES names no file: the portal
+# submits; a result or a delegation is written by the principal the broker lets write it (the
+# resolver's or the unit's province's office, the site system, triage): role_for.
+ROLES = {"submit": "portal", "generate": "portal"}
+
+
+def role_for(args: argparse.Namespace, admin_map: str) -> str:
+    units = load(admin_map)
+    if args.command == "resolve":
+        if args.level == "site":
+            return "site-system"
+        if args.level == "national":
+            return "triage"
+        return f"office-{units.province_of(args.level, args.unit) or args.unit}"
+    if args.command in ("grant", "revoke"):
+        code = args.unit_code
+        return f"office-{units.province_of('commune' if len(code) == 5 else 'district', code) or '??'}"
+    return ROLES.get(args.command, "portal")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         with reported("producers", settings), \
-                ComplaintPublisher(settings, role=ROLES.get(args.command, "portal"),
+                ComplaintPublisher(settings, role=role_for(args, settings.admin_map),
                                    bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS) as pub:
             return args.func(args, pub)
     except InvalidEvent as exc:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from pydantic import BaseModel, ValidationError
 
-from schemas.admin_units import load as load_units
+from schemas.admin_units import AdminUnits, load as load_units
 from schemas.checks import delegation_problem, grant_authority_problem, resolution_problem
 from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitted, Delegation, FutureTimestampError,
                             describe_errors)
@@ -73,6 +73,9 @@ class ComplaintPublisher:
         self.settings = settings or Settings.from_env()
         self.role = role
         self.topics = self.settings.topics
+        # The principal the broker knows this client as: it decides where resolutions and
+        # delegations may go ("Who sent it"). None: a broker without authentication.
+        self.principal = self.settings.kafka(role).username
         self.clock = clock
         self.timeout_s = timeout_s
         self._pending: list[Any] = []
@@ -97,23 +100,73 @@ class ComplaintPublisher:
             resolution.check_not_future(self.clock())
         except FutureTimestampError as exc:
             raise InvalidEvent(f"invalid ComplaintResolved: {exc}") from exc
-        problem = resolution_problem(resolution, load_units(self.topics.admin_map))
+        units = load_units(self.topics.admin_map)
+        problem = resolution_problem(resolution, units)
         if problem:
             raise InvalidEvent(f"invalid ComplaintResolved: {problem}")
-        return self._send(self.topics.resolved, resolution.complaint_id, _dump(resolution), wait)
+        topic = self.resolution_topic(resolution.resolved_by.level, resolution.resolved_by.unit_code, units)
+        return self._send(topic, resolution.complaint_id, _dump(resolution), wait)
+
+    def resolution_topic(self, level: str, unit_code: str, units: AdminUnits) -> str:
+        """Where this client's resolutions go: its principal's own topic (office-<PP>,
+        site-system, triage); for admin, or a broker without authentication, the topic of the
+        writer the resolver is (its province's office, the site system, triage)."""
+        writer = self._writer()
+        if writer is None:  # admin: as the resolver's own writer would
+            if level == "site":
+                return self.topics.resolved_by_site_system
+            if level == "national":
+                return self.topics.resolved_by_triage
+            province = units.province_in_force(units.province_of(level, unit_code) or (
+                units.history.districts[unit_code].parent if unit_code in units.history.districts else
+                units.history.communes[unit_code].province_code if unit_code in units.history.communes else
+                unit_code))
+            return self.topics.resolved_by_office(province or unit_code)
+        kind, province = writer
+        if kind == "office":
+            if units.province_of(level, unit_code) != province:
+                raise InvalidEvent(f"invalid ComplaintResolved: {self.principal} writes the results of province "
+                                   f"{province} and its units; resolved_by {level} {unit_code} is not one")
+            return self.topics.resolved_by_office(province)
+        return self.topics.resolved_by_site_system if kind == "site-system" else self.topics.resolved_by_triage
+
+    def _writer(self) -> tuple[str, str | None] | None:
+        """(kind, province) of this client's principal as a writer; None for admin (or no
+        authentication); InvalidEvent for a principal that writes no results or grants."""
+        principal = self.principal
+        if principal in (None, "admin"):
+            return None
+        if principal.startswith("office-"):
+            return "office", principal.removeprefix("office-")
+        if principal in ("site-system", "triage"):
+            return principal, None
+        raise InvalidEvent(f"{principal} writes no resolutions or delegations: office-<PP> writes a province's on "
+                           f"complaints.resolved.<PP> and complaints.delegations.<PP>, site-system and triage "
+                           f"their own results")
+
+    def _delegations_topic(self, province: str) -> str:
+        writer = self._writer()
+        if writer is not None and writer != ("office", province):
+            raise InvalidEvent(f"invalid Delegation: {self.principal} grants and revokes units of its own province "
+                               f"only, not of {province} (complaints.delegations.{province} is office-{province}'s)")
+        return self.topics.delegations_of(province)
 
     def grant_delegation(self, event: Delegation | Mapping[str, Any] | str | bytes, *, wait: bool = True):
         grant = validate(Delegation, event)
         problem = delegation_problem(grant, load_units(self.topics.admin_map)) or grant_authority_problem(grant)
         if problem:
             raise InvalidEvent(f"invalid Delegation: {problem}")
-        return self._send(self.topics.delegations, grant.unit_code, _dump(grant), wait)
+        return self._send(self._delegations_topic(grant.province_code), grant.unit_code, _dump(grant), wait)
 
     def revoke_delegation(self, unit_code: str, *, wait: bool = True):
-        """A null value on the compacted topic revokes the unit's account."""
+        """A null value on the province's compacted topic revokes the unit's account."""
         if not unit_code or not unit_code.isdigit() or len(unit_code) not in (3, 5):
             raise InvalidEvent(f"unit_code must be a 3-digit district or 5-digit commune code, got {unit_code!r}")
-        return self._send(self.topics.delegations, unit_code, None, wait)
+        units = load_units(self.topics.admin_map)
+        province = units.province_of("commune" if len(unit_code) == 5 else "district", unit_code)
+        if province is None:
+            raise InvalidEvent(f"unit_code: no unit of the map in force has code {unit_code!r}")
+        return self._send(self._delegations_topic(province), unit_code, None, wait)
 
     # -- raw access, for tests and the load generator's malformed share ------------------
     def publish_raw(self, topic: str, key: str | None, value: bytes | None, *, wait: bool = True):
@@ -128,8 +181,25 @@ class ComplaintPublisher:
             return future
         try:
             return future.get(timeout=self.timeout_s)
+        except TopicAuthorizationFailedError as exc:
+            raise PublishError(self._refused(topic)) from exc
         except KafkaError as exc:
             raise PublishError(f"{topic}: not confirmed: {exc}") from exc
+
+    def _refused(self, topic: str) -> str:
+        """The broker refused the topic: say where this principal may write instead."""
+        who = self.principal or self.role
+        if topic in (self.topics.resolved, self.topics.delegations):
+            own = {"site-system": self.topics.resolved_by_site_system, "triage": self.topics.resolved_by_triage}
+            kind = "resolutions" if topic == self.topics.resolved else "delegations"
+            if who.startswith("office-"):
+                pp = who.removeprefix("office-")
+                new = self.topics.resolved_by_office(pp) if kind == "resolutions" else self.topics.delegations_of(pp)
+            else:
+                new = own.get(who, f"{topic}.<PP> (office-<PP>)")
+            return (f"{topic} is admin's now (replays, migration): {who} may not write it; {who}'s {kind} go to "
+                    f"{new} (publish_resolution and grant_delegation choose it)")
+        return f"{topic}: {who} may not write it (the broker's ACLs)"
 
     def flush(self) -> int:
         """Wait for every queued event; return how many were confirmed, raise if any failed."""

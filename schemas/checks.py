@@ -95,3 +95,47 @@ def resolver_problem(level: str, unit_code: str, province_code: str | None,
     if in_force is not None and not (handler["level"] == "province" and handler["unit_code"] == in_force):
         allowed += f" or province {in_force}"
     return f"resolved_by: {level} {unit_code} does not handle this complaint (only {allowed})"
+
+
+# -- who sent it: the writer a topic proves (docs/contract.md, "Who sent it") ------------------
+
+def resolution_origin_problem(writer: tuple[str, str | None], route: str | None, province_code: str | None,
+                              level: str, unit_code: str, units: AdminUnits) -> str | None:
+    """Why a resolution written on `writer`'s topic does not cover this complaint, or None:
+    office-<PP> for jurisdiction complaints whose province in force is PP, by PP or one of its
+    units; site-system for site routes, by a site; triage for triage routes; admin for any."""
+    kind, pp = writer
+    if kind == "admin":
+        return None
+    if kind == "office":
+        in_force = units.province_in_force(province_code)
+        if route != "jurisdiction" or in_force != pp:
+            where = f"province {in_force}" if route == "jurisdiction" else f"the {route} route"
+            return f"complaints.resolved.{pp} carries office-{pp}'s results; this complaint is of {where}"
+        if level not in ("province", "district", "commune") or units.province_of(level, unit_code) != pp:
+            return f"resolved_by: {level} {unit_code} is not a unit of province {pp}"
+        return None
+    expected = {"site-system": ("site_system", "site"), "triage": ("triage", "national")}[kind]
+    if (route, level) != expected:
+        return f"complaints.resolved.{kind} carries {kind}'s results of {expected[0]} routes, by a {expected[1]} unit"
+    return None
+
+
+def delegation_origin_problem(writer: tuple[str, str | None], unit_code: str, grant: Delegation | None,
+                              units: AdminUnits) -> str | None:
+    """Why a delegation (or, `grant` None, a revocation) on `writer`'s topic is not its writer's
+    to make, or None: office-<PP> grants and revokes units of province PP, as PP."""
+    kind, pp = writer
+    if kind == "admin":
+        return None
+    if kind != "office":
+        return f"{kind} grants no delegations"
+    if grant is not None:
+        if grant.province_code != pp or grant.granted_by != pp:
+            return (f"complaints.delegations.{pp} carries office-{pp}'s grants; this one is of province "
+                    f"{grant.province_code}, by {grant.granted_by}")
+        return None
+    level = "commune" if len(unit_code) == 5 else "district"
+    if units.province_of(level, unit_code) != pp:
+        return f"complaints.delegations.{pp} revokes units of province {pp} only; {unit_code} is not one"
+    return None

@@ -43,10 +43,10 @@ def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = 
         out.extend(Grant(who, op, "TOPIC", n) for n in names for op in ("WRITE", "DESCRIBE"))
 
     # router: its inputs and outputs, its group, its changelogs and internal topics
-    # (prefixed by its app id), its transactional ids.
-    read("router", topics.submitted, topics.resolved, topics.delegations, *topics.internal(),
-         *topics.routed_outputs(), topics.escalations)
-    write("router", topics.submitted, topics.resolved, *topics.internal(), *topics.outputs())
+    # (prefixed by its app id), its transactional ids. It writes back to its inputs only to
+    # re-key a record that sits on the wrong partition (the same topic, so the same origin).
+    read("router", *topics.inputs(), *topics.internal(), *topics.routed_outputs(), topics.escalations)
+    write("router", topics.submitted, *topics.resolution_inputs(), *topics.internal(), *topics.outputs())
     out += [Grant("router", op, "TOPIC", app_id, True) for op in ("READ", "WRITE", "DESCRIBE", "CREATE")]
     out += [Grant("router", "READ", "GROUP", app_id, True),
             Grant("router", "WRITE", "TRANSACTIONAL_ID", app_id, True),
@@ -59,18 +59,20 @@ def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = 
     # portal backends: submissions only.
     write("portal", topics.submitted)
     out.append(Grant("portal", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"))
-    # the vaccination-site system and the national triage desk: their topic, resolutions.
-    for who, topic in (("site-system", topics.site_system), ("triage", topics.triage)):
+    # The writers of resolutions and delegations, each on topics of its own, so that the origin
+    # of what they write is proven by the broker ("Who sent it"): only admin writes the shared
+    # complaints.resolved and complaints.delegations (replays, migration).
+    for who, topic, resolutions in (("site-system", topics.site_system, topics.resolved_by_site_system),
+                                    ("triage", topics.triage, topics.resolved_by_triage)):
         read(who, topic)
-        write(who, topics.resolved)
+        write(who, resolutions)
         out += [Grant(who, "READ", "GROUP", who, True), Grant(who, "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster")]
-    # the provincial DoH's grant tool.
-    write("delegations", topics.delegations)
-    out.append(Grant("delegations", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"))
-    # each province's office: its own jurisdiction topic, groups under its own name, resolutions.
+    # each province's office: its own jurisdiction topic, groups under its own name, its own
+    # resolutions and delegations topics. (The `delegations` principal of the first contract
+    # grants nothing any more: a province grants for its own units only.)
     for code in province_codes(topics.admin_map):
         who = office(code)
         read(who, topics.jurisdiction(code))
-        write(who, topics.resolved)
+        write(who, topics.resolved_by_office(code), topics.delegations_of(code))
         out += [Grant(who, "READ", "GROUP", who, True), Grant(who, "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster")]
     return out

@@ -24,11 +24,48 @@ class Topics:
 
     @property
     def resolved(self) -> str:
+        """The shared resolutions topic: admin only (replays, migration); writers have their own."""
         return self._name("complaints.resolved")
 
     @property
     def delegations(self) -> str:
+        """The shared delegations topic: admin only; each province grants on its own."""
         return self._name("complaints.delegations")
+
+    # -- per-writer topics: the broker's ACLs prove who wrote them ("Who sent it") -----------------
+    def resolved_by_office(self, province_code: str) -> str:
+        """Resolutions of office-<PP> (the province and its delegated units)."""
+        return self._name(f"complaints.resolved.{province_code}")
+
+    @property
+    def resolved_by_site_system(self) -> str:
+        return self._name("complaints.resolved.site-system")
+
+    @property
+    def resolved_by_triage(self) -> str:
+        return self._name("complaints.resolved.triage")
+
+    def delegations_of(self, province_code: str) -> str:
+        """Delegations granted by province <PP> (office-<PP>), compacted."""
+        return self._name(f"complaints.delegations.{province_code}")
+
+    def resolution_inputs(self) -> list[str]:
+        """Every topic resolutions are read from: the shared one and each writer's."""
+        return [self.resolved, self.resolved_by_site_system, self.resolved_by_triage,
+                *(self.resolved_by_office(code) for code in province_codes(self.admin_map))]
+
+    def delegation_inputs(self) -> list[str]:
+        return [self.delegations, *(self.delegations_of(code) for code in province_codes(self.admin_map))]
+
+    def origin(self, topic: str) -> tuple[str, str | None]:
+        """Who may have written a (possibly prefixed) input topic, as the ACLs say: ("admin", None),
+        ("office", PP), ("site-system", None) or ("triage", None)."""
+        name = self.source_of(topic)
+        for base in ("complaints.resolved.", "complaints.delegations."):
+            if name.startswith(base):
+                writer = name[len(base):]
+                return (writer, None) if writer in ("site-system", "triage") else ("office", writer)
+        return "admin", None
 
     @property
     def site_system(self) -> str:
@@ -82,7 +119,7 @@ class Topics:
         return [self.site_system, self.triage, *self.all_jurisdictions()]
 
     def inputs(self) -> list[str]:
-        return [self.submitted, self.resolved, self.delegations]
+        return [self.submitted, *self.resolution_inputs(), *self.delegation_inputs()]
 
     def outputs(self) -> list[str]:
         return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter, self.verdicts]
@@ -96,7 +133,7 @@ class Topics:
         """Every topic the PostgreSQL record reads: the worker's verdicts and outputs (not the
         submissions and resolutions it judges), and the delegations."""
         others = [t for t in self.outputs() if t not in set(self.all_jurisdictions())]
-        return [self.delegations, *others, *self.any_jurisdictions()]
+        return [*self.delegation_inputs(), *others, *self.any_jurisdictions()]
 
     def internal(self) -> list[str]:
         return [self.digest_parts, self.reassignments]

@@ -155,7 +155,7 @@ class Sink:
             kind = topic_kind(tp.topic, self.topics)
             metrics.EVENTS_CONSUMED.labels(kind=kind).inc(len(records))
             for r in records:
-                add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, self.units)
+                add(batch, kind, r.topic, r.partition, r.offset, r.key, r.value, self.units, self.topics)
             events += len(records)
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         return Pending(batch, offsets, events)

@@ -9,8 +9,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from processors.deadletter import Unreadable
-from processors.router import read_delegation
+from processors.router import delegation_effect
 from schemas.admin_units import AdminUnits, load as load_units
 from schemas.models import (
     ComplaintEscalated,
@@ -29,6 +28,9 @@ def topic_kind(topic: str, topics: Topics) -> str:
     name = topics.source_of(topic)
     if name.startswith("complaints.jurisdiction.") or name in ("complaints.site-system", "complaints.triage"):
         return "routed"
+    for kind in ("resolved", "delegations"):  # the shared topic and each writer's own
+        if name == f"complaints.{kind}" or name.startswith(f"complaints.{kind}."):
+            return kind
     return name.removeprefix("complaints.")
 
 
@@ -119,10 +121,11 @@ def _complaint_row(c: ComplaintSubmitted, payload: str, partition: int | None, o
 
 
 def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: bytes | None,
-        value: bytes | None, units: AdminUnits | None = None) -> None:
+        value: bytes | None, units: AdminUnits | None = None, topics: Topics | None = None) -> None:
     origin = Origin(topic, partition, offset, key, value)
+    units = units or load_units()
     try:
-        _add(batch, kind, origin, units or load_units())
+        _add(batch, kind, origin, units, topics or Topics(admin_map=units.map))
     except (ValidationError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         if kind in ROUTER_CHECKED:
             batch.skip(kind)
@@ -130,24 +133,24 @@ def add(batch: Batch, kind: str, topic: str, partition: int, offset: int, key: b
             batch.set_aside(origin, kind, f"unreadable: {describe_errors(exc)}")
 
 
-def _add(batch: Batch, kind: str, origin: Origin, units: AdminUnits) -> None:
+def _add(batch: Batch, kind: str, origin: Origin, units: AdminUnits, topics: Topics) -> None:
     key, value, topic = origin.key, origin.value, origin.topic
-    if kind == "delegations":
-        unit = (key or b"").decode("utf-8", "replace")
-        try:  # the worker's registry applies only what passes this: so does the record
-            d = None if value is None else read_delegation(key, value, units)
-        except Unreadable:
-            d = None  # an invalid grant counts as none, as in the registry (it revokes)
+    if kind == "delegations":  # what the worker's registry makes of it, by the very same function
+        effect = delegation_effect(topic, key, value, topics, units)
+        if effect is None:
             batch.skip(kind)
-        if d is None:
-            batch.delegations.pop(unit, None)
-            batch.revocations[unit] = origin.offset
-            batch.origins[("revocations", unit)] = origin
             return
-        batch.revocations.pop(d.unit_code, None)
-        batch.keep("delegations", d.unit_code, (d.unit_code, d.level, d.province_code, d.district_code,
-                                                d.commune_code, d.granted_at, d.granted_by, origin.offset),
-                   origin, replace=True)  # the last event per unit wins
+        layer, unit, d = effect
+        identity = (unit, layer)
+        if d is None:
+            batch.delegations.pop(identity, None)
+            batch.revocations[identity] = origin.offset
+            batch.origins[("revocations", identity)] = origin
+            return
+        batch.revocations.pop(identity, None)
+        batch.keep("delegations", identity, (d.unit_code, d.level, d.province_code, d.district_code,
+                                             d.commune_code, d.granted_at, d.granted_by, origin.offset, layer),
+                   origin, replace=True)  # the last event per unit and layer wins
         return
     if value is None or kind in ("submitted", "resolved"):  # the worker's verdicts are recorded instead
         batch.skip(kind)

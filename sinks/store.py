@@ -53,14 +53,18 @@ INSERTS = {
     "escalations": """INSERT INTO escalations (event_id, complaint_id, stage, recorded_at, deadline, escalated_at,
                         overdue_seconds, route, province_code, handler_level, handler_unit, payload)
                       VALUES %s ON CONFLICT DO NOTHING""",
+    # A unit's grant from its province's topic ("own") decides over admin's ("shared"); within a
+    # layer the later offset wins (offsets of different topics are not compared).
     "delegations": """INSERT INTO delegations (unit_code, level, province_code, district_code, commune_code,
-                        granted_at, granted_by, kafka_offset)
+                        granted_at, granted_by, kafka_offset, layer)
                       VALUES %s ON CONFLICT (unit_code) DO UPDATE
                       SET level = EXCLUDED.level, province_code = EXCLUDED.province_code,
                           district_code = EXCLUDED.district_code, commune_code = EXCLUDED.commune_code,
                           granted_at = EXCLUDED.granted_at, granted_by = EXCLUDED.granted_by,
-                          revoked = false, kafka_offset = EXCLUDED.kafka_offset, stored_at = now()
-                      WHERE delegations.kafka_offset < EXCLUDED.kafka_offset""",
+                          revoked = false, kafka_offset = EXCLUDED.kafka_offset, layer = EXCLUDED.layer,
+                          stored_at = now()
+                      WHERE (delegations.layer = EXCLUDED.layer AND delegations.kafka_offset < EXCLUDED.kafka_offset)
+                         OR (delegations.layer = 'shared' AND EXCLUDED.layer = 'own')""",
     "dead_letters": """INSERT INTO dead_letters (source_topic, partition, "offset", error, detail, key, raw,
                          raw_encoding, failed_at, original)
                        VALUES %s ON CONFLICT DO NOTHING""",
@@ -69,9 +73,11 @@ INSERTS = {
 }
 QUARANTINE = """INSERT INTO quarantine (topic, partition, "offset", kind, error, key, value)
                 VALUES %s ON CONFLICT DO NOTHING"""
-REVOKE = """UPDATE delegations AS d SET revoked = true, kafka_offset = v.kafka_offset, stored_at = now()
-            FROM (VALUES %s) AS v (unit_code, kafka_offset)
-            WHERE d.unit_code = v.unit_code AND d.kafka_offset < v.kafka_offset"""
+REVOKE = """UPDATE delegations AS d SET revoked = true, kafka_offset = v.kafka_offset, layer = v.layer,
+                stored_at = now()
+            FROM (VALUES %s) AS v (unit_code, layer, kafka_offset)
+            WHERE d.unit_code = v.unit_code
+              AND ((d.layer = v.layer AND d.kafka_offset < v.kafka_offset) OR (d.layer = 'shared' AND v.layer = 'own'))"""
 
 
 # The database is unreachable or restarting: keep the batch and retry it whole. Any other
@@ -97,7 +103,8 @@ def write(conn: psycopg2.extensions.connection, batch: Batch) -> dict[str, int]:
 
 def _table_rows(batch: Batch) -> list[tuple[str, str, list[tuple[object, tuple]]]]:
     tables = [(table, sql, list(getattr(batch, table).items())) for table, sql in INSERTS.items()]
-    tables.append(("revocations", REVOKE, [(unit, (unit, offset)) for unit, offset in batch.revocations.items()]))
+    tables.append(("revocations", REVOKE, [(identity, (*identity, offset))
+                                           for identity, offset in batch.revocations.items()]))
     return tables
 
 

@@ -43,14 +43,15 @@ def test_due_in_the_future_is_indexed_overdue_on_arrival_is_escalated_at_once():
     assert clock.schedule(record(), stages, late) == ([stages[0]], [stages[1]])
 
 
-def handles(level: str, unit: str) -> str | None:
-    return None if (level, unit) == ("province", "79") else f"{level} {unit} does not handle it"
+def handles(resolution: ComplaintResolved) -> tuple[str, str] | None:
+    by = resolution.resolved_by
+    return None if (by.level, by.unit_code) == ("province", "79") else ("not_handler", f"{by.level} {by.unit_code}")
 
 
 def waited(*resolutions: ComplaintResolved, state: ComplaintState | None = None) -> ComplaintState:
     for n, r in enumerate(resolutions):
         state, judgement = clock.wait(state, b"C1", r.model_dump_json().encode(), r.event_id, 0, n,
-                                      RECORDED + dt.timedelta(hours=1))
+                                      RECORDED + dt.timedelta(hours=1), "complaints.resolved")
         assert judgement.kind in ("waiting", "retry")
     return state
 
@@ -58,7 +59,7 @@ def waited(*resolutions: ComplaintResolved, state: ComplaintState | None = None)
 def test_a_resolution_in_time_prevents_escalation_even_when_it_arrived_first():
     pending = waited(resolution(RECORDED + dt.timedelta(hours=3)))
     routed = record(waiting=pending.waiting)
-    [(_, r)] = clock.waiting_in_order(routed)
+    [(_, r)] = clock.waiting_in_order(routed, "complaints.resolved")
     assert clock.judge(routed, r, handles).kind == "counted"
     assert clock.schedule(routed, clock.DEFAULT_STAGES, RECORDED + dt.timedelta(hours=60)) == ([], [])
 
@@ -70,7 +71,7 @@ def test_every_waiting_resolution_is_kept_and_judged_in_resolved_at_order():
     province = resolution(RECORDED + dt.timedelta(hours=2))
     state = waited(province, commune)  # read in the other order: the order of resolved_at decides
     routed = record(waiting=state.waiting)
-    verdicts = [(r.event_id, clock.judge(routed, r, handles).kind) for _, r in clock.waiting_in_order(routed)]
+    verdicts = [(r.event_id, clock.judge(routed, r, handles).kind) for _, r in clock.waiting_in_order(routed, "complaints.resolved")]
     assert verdicts == [("r-commune", "refused"), (province.event_id, "counted")]
     assert routed.resolved_at == province.resolved_at.isoformat()
 
@@ -78,7 +79,8 @@ def test_every_waiting_resolution_is_kept_and_judged_in_resolved_at_order():
 def test_the_same_waiting_resolution_read_twice_is_kept_once():
     r = resolution(RECORDED + dt.timedelta(hours=1))
     state = waited(r)
-    state, judgement = clock.wait(state, b"C1", r.model_dump_json().encode(), r.event_id, 0, 9, RECORDED)
+    state, judgement = clock.wait(state, b"C1", r.model_dump_json().encode(), r.event_id, 0, 9, RECORDED,
+                                  "complaints.resolved")
     assert judgement.kind == "retry" and len(state.waiting) == 1
 
 

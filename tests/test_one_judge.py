@@ -110,3 +110,76 @@ def test_the_library_takes_utf8_only():
     for encoding in ("utf-16", "utf-32", "utf-8-sig"):
         with pytest.raises(InvalidEvent):
             validate(ComplaintSubmitted, json.dumps(c).encode(encoding))
+
+
+def test_a_revoked_commune_hands_its_open_complaints_back_to_the_province_once():
+    d = driver()
+    grant = {"unit_code": "26737", "level": "commune", "province_code": "79", "commune_code": "26737",
+             "granted_at": d.now.isoformat(), "granted_by": "79"}
+    d.grant(grant)
+    d.submit(complaint("V-1", province="79", commune="26737", recorded_at=RECORDED.isoformat()))
+    d.submit(complaint("V-2", province="79", commune="26737", recorded_at=RECORDED.isoformat()))
+    d.resolve(resolution("V-2", RECORDED + dt.timedelta(hours=2), by=("commune", "26737")),
+              topic=d.topics.resolved_by_office("79"))
+    [routed_v1] = [v for v in d.values(d.topics.jurisdiction("79")) if v["complaint_id"] == "V-1"]
+    assert routed_v1["routing"]["handler"] == {"level": "commune", "unit_code": "26737"}
+    d.now += dt.timedelta(minutes=5)
+    d.revoke("26737", "79")
+    d.advance(d.now + dt.timedelta(seconds=1))
+    d.advance(d.now + dt.timedelta(seconds=1))  # the next tick moves nothing more
+    moved = [v for v in d.values(d.topics.jurisdiction("79")) if v["routing"].get("reassigned_from")]
+    assert [v["complaint_id"] for v in moved] == ["V-1"]  # V-2 was resolved: it stays
+    routing = moved[0]["routing"]
+    assert routing["handler"] == {"level": "province", "unit_code": "79"}
+    assert routing["reassigned_from"] == {"topic": "complaints.jurisdiction.79", "province_code": "79",
+                                          "handler": {"level": "commune", "unit_code": "26737"},
+                                          "reason": "revocation"}
+    assert routing["deadline"] == routed_v1["routing"]["deadline"]
+    d.resolve(resolution("V-1", RECORDED + dt.timedelta(hours=3), by=("commune", "26737")),
+              topic=d.topics.resolved_by_office("79"))
+    assert d.values(d.topics.dead_letter)[-1]["error"] == "not_handler"  # the commune no longer handles it
+    d.advance(DEADLINE + dt.timedelta(seconds=1))
+    [escalated] = d.values(d.topics.escalations)
+    assert escalated["complaint_id"] == "V-1" and escalated["handler"] == {"level": "province", "unit_code": "79"}
+
+
+def test_each_writer_counts_only_within_its_own_topic():
+    """office-01 writing resolved_by 79 on its own topic, about a complaint of 79: wrong_origin;
+    office-79 on its topic counts; site-system cannot close a jurisdiction complaint."""
+    d = driver()
+    d.submit(complaint("O-1", province="79", recorded_at=RECORDED.isoformat()))
+    d.resolve(resolution("O-1", RECORDED + dt.timedelta(hours=1), event_id="r-forged"),
+              topic=d.topics.resolved_by_office("01"))
+    d.resolve(resolution("O-1", RECORDED + dt.timedelta(hours=1), by=("site", "S-1"), event_id="r-site"),
+              topic=d.topics.resolved_by_site_system)
+    letters = d.values(d.topics.dead_letter)
+    assert [letter["error"] for letter in letters] == ["wrong_origin", "wrong_origin"]
+    assert letters[0]["source_topic"] == "complaints.resolved.01" and "province 79" in letters[0]["detail"]
+    d.resolve(resolution("O-1", RECORDED + dt.timedelta(hours=2), event_id="r-own"),
+              topic=d.topics.resolved_by_office("79"))
+    verdicts = {v["resolution"]["event_id"]: v["verdict"] for v in d.values(d.topics.verdicts)}
+    assert verdicts == {"r-forged": "refused", "r-site": "refused", "r-own": "counted"}
+    d.advance(DEADLINE + dt.timedelta(seconds=1))
+    assert d.values(d.topics.escalations) == []
+
+
+def test_a_waiting_resolution_is_judged_by_the_topic_it_came_from():
+    d = driver()
+    d.resolve(resolution("O-2", RECORDED + dt.timedelta(hours=1), event_id="r-early"),
+              topic=d.topics.resolved_by_office("01"))
+    d.submit(complaint("O-2", province="79", recorded_at=RECORDED.isoformat()))
+    [verdict] = d.values(d.topics.verdicts)
+    assert (verdict["verdict"], verdict["read_at"]["topic"]) == ("refused", "complaints.resolved.01")
+
+
+def test_an_office_grants_and_revokes_only_its_own_units():
+    d = driver()
+    foreign = {"unit_code": "26737", "level": "commune", "province_code": "79", "commune_code": "26737",
+               "granted_at": d.now.isoformat(), "granted_by": "79"}
+    d.grant(foreign, topic=d.topics.delegations_of("01"))  # office-01 grants for 79: refused, no effect
+    assert d.registry.get("26737") is None
+    assert d.values(d.topics.dead_letter)[-1]["error"] == "wrong_origin"
+    d.grant(foreign)  # on 79's own topic
+    d.revoke("26737", "01", topic=d.topics.delegations_of("01"))  # office-01 revoking 79's unit: no effect
+    assert d.registry.get("26737") is not None
+    assert d.values(d.topics.dead_letter)[-1]["error"] == "wrong_origin"

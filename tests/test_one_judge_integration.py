@@ -23,7 +23,6 @@ from processors.driver import MemoryDriver
 from processors.state import ComplaintState
 from processors.topology import key_partition
 from schemas.admin_units import load
-from schemas.models import SLA, Delegation
 from schemas.settings import Settings
 from sinks.migrate import migrate
 from sinks.rows import Batch, add, topic_kind
@@ -124,11 +123,11 @@ def play(steps: list, run: str) -> tuple[MemoryDriver, list[tuple[str, int, int,
         elif s[0] == "grant":
             grant = {"unit_code": COMMUNE, "level": "commune", "province_code": "79", "commune_code": COMMUNE,
                      "granted_at": d.now.isoformat(), "granted_by": "79"}
-            published(d.topics.delegations, COMMUNE, json.dumps(grant).encode())
-            d.registry[COMMUNE] = Delegation.model_validate(grant)
+            published(d.topics.delegations_of("79"), COMMUNE, json.dumps(grant).encode())
+            d.grant(grant)
         elif s[0] == "revoke":
-            published(d.topics.delegations, COMMUNE, None)
-            d.registry.pop(COMMUNE, None)
+            published(d.topics.delegations_of("79"), COMMUNE, None)
+            d.revoke(COMMUNE, "79")
         else:
             d.advance(d.now + dt.timedelta(hours=s[1]))
     outputs = [(r.topic, r.partition or 0, n, r.key, r.value) for n, r in enumerate(d.records)

@@ -42,11 +42,25 @@ def test_an_unreadable_output_is_set_aside_with_its_bytes(kind):
     assert error.startswith("unreadable: ")
 
 
-@pytest.mark.parametrize("kind", ["submitted", "resolved", "delegations"])
+@pytest.mark.parametrize("kind", ["submitted", "resolved"])
 def test_an_invalid_input_is_skipped_since_the_router_dead_letters_it(kind):
     batch = Batch()
     add(batch, kind, "complaints.x", 0, 1, b"key", b"{nope")
     assert batch.skipped == {kind: 1} and not batch.quarantine
+
+
+def test_delegations_are_recorded_as_every_workers_registry_applies_them():
+    """The very same function decides: an invalid grant of its writer revokes; a record on an
+    office's topic about another province's unit changes nothing."""
+    batch = Batch()
+    add(batch, "delegations", "complaints.delegations.79", 0, 1, b"26737", b"{nope")
+    assert batch.revocations == {("26737", "own"): 1} and not batch.quarantine
+    grant = {"unit_code": "26737", "level": "commune", "province_code": "79", "commune_code": "26737",
+             "granted_at": "2025-08-01T08:00:00+07:00", "granted_by": "79"}
+    add(batch, "delegations", "complaints.delegations.01", 0, 2, b"26737", json.dumps(grant).encode())
+    assert batch.skipped == {"delegations": 1} and not batch.delegations
+    add(batch, "delegations", "complaints.delegations.79", 0, 3, b"26737", json.dumps(grant).encode())
+    assert list(batch.delegations) == [("26737", "own")] and not batch.revocations
 
 
 def routed(cid: str, **changes) -> bytes:

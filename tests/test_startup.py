@@ -6,7 +6,7 @@ from processors.startup import CannotStart, check_partitions
 from schemas.settings import Settings
 
 SETTINGS = Settings(partitions=6)
-KEYED = [SETTINGS.topics.submitted, SETTINGS.topics.resolved, *SETTINGS.topics.routed_outputs(),
+KEYED = [SETTINGS.topics.submitted, *SETTINGS.topics.resolution_inputs(), *SETTINGS.topics.routed_outputs(),
          SETTINGS.topics.escalations, SETTINGS.topics.verdicts]
 
 
