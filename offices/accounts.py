@@ -149,6 +149,11 @@ class Accounts:
         Sessions(self.conn).end_all(username, utcnow(), "password reset")
         return account
 
+    def remove(self, username: str) -> None:
+        """An account just made whose unit's grant could not be sent (offices/web.py)."""
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute("DELETE FROM office_accounts WHERE username = %s", (username,))
+
     def sign_out_everywhere(self, username: str, province_code: str | None = None) -> int:
         """End every open session of an account (of `province_code` when given); how many ended."""
         self._change(username, province_code, "username = username", ())  # exists, and is the province's

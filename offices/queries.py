@@ -193,3 +193,15 @@ def status(conn: psycopg2.extensions.connection, complaint_id: str) -> dict[str,
         WHERE c.complaint_id = %(id)s
     """, {"id": complaint_id})
     return found[0] if found else None
+
+
+def delegated_units(conn: psycopg2.extensions.connection, province_code: str) -> list[dict[str, Any]]:
+    """The province's delegated units as the record has them (the registry's own function wrote
+    them: sinks/rows.py), with their accounts."""
+    return _rows(conn, """
+        SELECT d.unit_code, d.level, d.granted_at,
+               COALESCE(array_agg(a.username ORDER BY a.username) FILTER (WHERE a.username IS NOT NULL
+                                                                         AND NOT a.disabled), '{}') AS accounts
+        FROM delegations d LEFT JOIN office_accounts a ON a.unit_code = d.unit_code AND a.level = d.level
+        WHERE d.province_code = %(p)s AND NOT d.revoked
+        GROUP BY d.unit_code, d.level, d.granted_at ORDER BY d.unit_code""", {"p": province_code})

@@ -32,7 +32,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from offices import i18n, metrics, queries, ratelimits
-from offices.accounts import Account, Accounts
+from offices.accounts import Account, AccountError, Accounts, generate_password
 from offices.sessions import LIFETIME, Sessions
 from offices.present import agency, local, open311, phone_matches, sla_chart, unit_name, urgency
 from producers.client import ComplaintPublisher, InvalidEvent, PublishError
@@ -351,6 +351,84 @@ def create_app(settings: Settings, units: AdminUnits | None = None,
         recorded = queries.resolution_recorded(db(), event["event_id"])
         flash(t("result_recorded" if recorded else "result_sent", id=complaint_id), "ok")
         return redirect(url_for("queue_page"))
+
+    # -- delegations: a province grants and revokes its units, and makes their accounts ----------
+
+    def province_only() -> Account:
+        account: Account = g.account
+        if not account.is_province:
+            abort(403)
+        return account
+
+    def delegable(province: str) -> list[tuple[str, str]]:
+        """The units a province may delegate: its communes in force (under 2021 its districts too)."""
+        level = units.levels[-1]
+        return sorted((code, unit.name) for code, unit in units.communes.items()
+                      if units.province_of(level, code) == province)
+
+    @app.get("/office/units", endpoint="units_page")
+    def units_page():
+        account = province_only()
+        return render_template("units.html", delegated=queries.delegated_units(db(), account.province_code),
+                               candidates=delegable(account.province_code), levels=units.levels,
+                               password=session.pop("new_password", None))
+
+    @app.post("/office/units", endpoint="grant_unit")
+    def grant_unit():
+        """One step: the account is made, then the grant published as the province (its own
+        delegations topic); if the grant cannot be sent the account is removed again."""
+        account = province_only()
+        unit = request.form.get("unit", "")
+        if unit not in dict(delegable(account.province_code)):
+            abort(400)
+        accounts = Accounts(db(), units)
+        password = generate_password()
+        try:
+            made = accounts.add(request.form.get("username", "").strip().lower(), "commune", unit, password,
+                                request.form.get("name", "").strip()[:200], province_code=account.province_code)
+            grant = {"unit_code": unit, "level": "commune", "province_code": account.province_code,
+                     "commune_code": unit, "granted_at": clock().isoformat(timespec="seconds"),
+                     "granted_by": account.province_code}
+            publishers(account.role).grant_delegation(grant)
+        except AccountError as exc:
+            flash(t("grant_failed", why=str(exc)), "error")
+            return redirect(url_for("units_page"))
+        except (InvalidEvent, PublishError) as exc:
+            accounts.remove(made.username)
+            flash(t("grant_failed", why=str(exc)), "error")
+            return redirect(url_for("units_page"))
+        wait_for(lambda: any(u["unit_code"] == unit for u in queries.delegated_units(db(), account.province_code)))
+        session["new_password"] = (made.username, password)
+        flash(t("granted", unit=unit_name(units, "commune", unit)), "ok")
+        return redirect(url_for("units_page"))
+
+    @app.post("/office/units/<unit_code>/revoke", endpoint="revoke_unit")
+    def revoke_unit(unit_code: str):
+        """The revocation is published (the unit's open complaints go back to the province), then
+        the unit's accounts are disabled, their sessions ended."""
+        account = province_only()
+        if unit_code not in {u["unit_code"] for u in queries.delegated_units(db(), account.province_code)}:
+            abort(404)
+        try:
+            publishers(account.role).revoke_delegation(unit_code)
+        except (InvalidEvent, PublishError) as exc:
+            flash(t("grant_failed", why=str(exc)), "error")
+            return redirect(url_for("units_page"))
+        accounts = Accounts(db(), units)
+        disabled = [a for a in accounts.list(account.province_code) if a.unit_code == unit_code and not a.disabled]
+        for a in disabled:
+            accounts.set_disabled(a.username, True, account.province_code)
+        wait_for(lambda: all(u["unit_code"] != unit_code
+                             for u in queries.delegated_units(db(), account.province_code)))
+        flash(t("revoked", unit=unit_name(units, "commune", unit_code), n=len(disabled)), "ok")
+        return redirect(url_for("units_page"))
+
+    def wait_for(recorded: Callable[[], bool]) -> bool:
+        """Until the record shows what was just sent (at most RECORD_WAIT_S)."""
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while not recorded() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return recorded()
 
     @app.get("/office/sla", endpoint="sla_page")
     def sla_page():

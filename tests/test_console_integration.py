@@ -216,6 +216,9 @@ def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
         FROM resolutions s JOIN console_results a USING (event_id) WHERE s.complaint_id = %s""",
                                                        (stack.ids["unit"],))
     assert (level, unit, outcome, username) == ("commune", UNIT, "updated", stack.unit_user)
+    [(read_topic,)] = pg_rows(stack.settings, "SELECT read_topic FROM resolutions WHERE complaint_id = %s",
+                              (stack.ids["unit"],))
+    assert read_topic == "complaints.resolved.79"  # where office-79 may write, whoever of 79 signed in
     assert note == "Đã bổ sung mũi 2 vào hệ thống"
     stale.check("input[value=rejected]")
     stale.click("form.result button[type=submit]")

@@ -156,12 +156,27 @@ def apply_acls() -> int:
         result = admin.create_acls(acls)
         if result.get("failed"):
             raise SystemExit(f"acls: {len(result['failed'])} ACLs refused: {result['failed'][0]}")
-        lapsed = [user for user in load() if user.startswith("office-") and user not in principals()]
-        if lapsed:  # offices of provinces that are not in the map in force: they may read and write nothing
-            any_pattern = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
-            admin.delete_acls([ACLFilter(f"User:{user}", None, ACLOperation.ANY, ACLPermissionType.ANY, any_pattern)
-                               for user in lapsed])
-            print(f"kafka: ACLs of {len(lapsed)} offices not in the map in force removed", file=sys.stderr)
+        # What the rules no longer grant is taken back: an office of a province not in the map
+        # in force, a write to the shared topics that only admin may make now ("Who sent it").
+        def identity(acl) -> tuple:
+            pattern = acl.resource_pattern
+            return (acl.principal, acl.host, acl.operation.name, acl.permission_type.name,
+                    pattern.resource_type.name, pattern.resource_name, pattern.pattern_type.name)
+
+        wanted = {identity(acl) for acl in acls}
+        any_pattern = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
+        ours = {f"User:{user}" for user in load() if user not in ("admin", "broker")}
+        existing, error = admin.describe_acls(ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                                                        any_pattern))
+        stale = [acl for acl in existing if acl.principal in ours and identity(acl) not in wanted
+                 and (settings.topic_prefix == "" or acl.resource_pattern.resource_name.startswith(settings.topic_prefix))]
+        if stale:
+            admin.delete_acls([ACLFilter(acl.principal, acl.host, acl.operation, acl.permission_type,
+                                         ResourcePatternFilter(acl.resource_pattern.resource_type,
+                                                               acl.resource_pattern.resource_name,
+                                                               acl.resource_pattern.pattern_type))
+                               for acl in stale])
+            print(f"kafka: {len(stale)} ACLs no longer granted removed", file=sys.stderr)
         return len(acls)
     finally:
         admin.close()

@@ -13,7 +13,8 @@ DO $$ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'complaints_console') THEN
         GRANT SELECT ON complaints, routes, resolutions, escalations, digests, complaint_status,
                         accepted_resolutions, reassignments, provinces TO complaints_console;
-        GRANT SELECT, INSERT, UPDATE ON office_accounts TO complaints_console;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON office_accounts TO complaints_console;
+        GRANT SELECT ON delegations TO complaints_console;
         GRANT SELECT, INSERT ON console_results TO complaints_console;
         GRANT SELECT, INSERT, UPDATE, DELETE ON console_rate_limits TO complaints_console;
         GRANT SELECT, INSERT, UPDATE, DELETE ON console_sessions TO complaints_console;
