@@ -139,7 +139,7 @@ def sent_as_office_79(node, clients: Path, complaint_id: str) -> bool:
         office.publish_resolution({"event_id": f"r-{complaint_id}", "complaint_id": complaint_id,
                                    "resolved_at": "2026-11-27T09:00:00+07:00",
                                    "resolved_by": {"level": "province", "unit_code": "79"}, "outcome": "updated"})
-    return complaint_id.encode() in read(node, "router", TOPICS.resolved)
+    return complaint_id.encode() in read(node, "router", TOPICS.resolved_by_office("79"))  # its own topic
 
 
 def test_the_kubernetes_consoles_client_files_send_a_result_as_the_office(node, tmp_path):

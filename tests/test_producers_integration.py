@@ -71,9 +71,9 @@ def test_cli_submit_resolve_grant_revoke(kafka, tmp_path):
     submitted = read_committed([topics.submitted], kafka)
     for c in (a, b, from_stdin):
         assert len(keyed(submitted, c["complaint_id"])) == 1
-    [resolution] = keyed(read_committed([topics.resolved], kafka), a["complaint_id"])
+    [resolution] = keyed(read_committed([topics.resolved_by_office("48")], kafka), a["complaint_id"])  # 48's own
     assert json.loads(resolution.value)["resolved_by"] == {"level": "province", "unit_code": "48"}
-    grant, revoke = keyed(read_committed([topics.delegations], kafka), "20194")[-2:]
+    grant, revoke = keyed(read_committed([topics.delegations_of("48")], kafka), "20194")[-2:]
     granted = Delegation.model_validate_json(grant.value)  # under the map in force: a commune, no district
     assert (granted.level, granted.province_code, granted.district_code) == ("commune", "48", None)
     assert revoke.value is None
@@ -108,7 +108,7 @@ def test_cli_refuses_a_resolution_by_a_unit_that_does_not_exist(kafka):
             pub.grant_delegation({"unit_code": "490", "level": "district", "province_code": "48",
                                   "district_code": "490", "granted_at": "2021-11-08T09:00:00+07:00",
                                   "granted_by": "48"})
-    assert keyed(read_committed([Topics(kafka.topic_prefix).resolved], kafka), cid) == []
+    assert keyed(read_committed(Topics(kafka.topic_prefix).resolution_inputs(), kafka), cid) == []
 
 
 def test_generate_reports_its_achieved_rate(kafka):
