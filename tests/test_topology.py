@@ -1,6 +1,5 @@
 """The worker's handlers through the in-memory driver: no broker, no Faust."""
 
-import asyncio
 import datetime as dt
 import json
 import random
@@ -136,24 +135,6 @@ def test_the_daily_digest_is_assembled_from_every_partitions_part_once():
     digests = {g.province_code: g for g in tenth}
     assert len(tenth) == 34 == len(digests)  # a digest per province in force, once
     assert (digests["79"].open_total, digests["01"].open_total, digests["48"].open_total) == (6, 3, 0)
-    assert {v["digest_date"] for v in d.values(d.topics.digest)} == {"2021-11-09", "2021-11-10"}  # at start: the 9th's
-
-
-def test_partitions_first_ticking_on_either_side_of_seven_still_give_the_days_digest():
-    """A new deployment whose partitions' first ticks fall at 06:59 and 07:01: a partition that
-    marked the 07:00 run as done without sending its part left that day with no digest."""
-    d = driver(partitions=3)
-    d.submit(complaint("E-1", province="79", recorded_at=RECORDED.isoformat()))
-    before, after = dt.datetime(2021, 11, 9, 23, 59, tzinfo=UTC), dt.datetime(2021, 11, 10, 0, 1, tzinfo=UTC)
-    parts = asyncio.run(d.topology.digest_tick(0, before))  # 06:59 ICT: partition 0 first
-    parts += asyncio.run(d.topology.digest_tick(0, after))
-    for partition in (1, 2):  # 07:01 ICT: the others
-        parts += asyncio.run(d.topology.digest_tick(partition, after))
-    for r in parts:
-        if r.topic == d.topics.digest_parts:
-            d.pipe(r.topic, r.value, r.key.decode())
-    tenth = [v for v in d.values(d.topics.digest) if v["digest_date"] == "2021-11-10"]
-    assert len(tenth) == 34 and next(v for v in tenth if v["province_code"] == "79")["open_total"] == 1
 
 
 def by(level: str, unit: str, event: dict) -> dict:
