@@ -27,8 +27,8 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from benchmarks.naive import naive_router
-from processors.readback import read_committed
-from processors.topics import delete_topics, ensure_topics
+from processors.ops.readback import read_committed
+from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings

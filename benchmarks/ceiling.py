@@ -1,10 +1,10 @@
 """The Faust ceiling: what one Faust process with exactly-once reaches on this machine when the
 handler does nothing but forward each submission unchanged to one topic, in the source
-partition's transaction (processors.eos), with the router's app settings.
+partition's transaction (processors.engine.eos), with the router's app settings.
 
 Records go from the fetch to the handler a chunk at a time and each chunk's records are
-sent together, through the router's own path (processors.delivery and
-processors.app.chunk_handler). No validation, routing, state or metrics: the router's
+sent together, through the router's own path (processors.engine.delivery and
+processors.engine.app.chunk_handler). No validation, routing, state or metrics: the router's
 rate divided by this one is the share of the per-event cost that is ours. With `fanout`,
 each submission goes to one of the 63 jurisdiction topics (by a hash of its key) instead
 of one topic: what the contract's fan-out costs by itself (each partition's transaction
@@ -24,10 +24,10 @@ from dataclasses import replace
 import faust
 import mode.loop
 
-from processors.app import chunk_handler, faust_app
-from processors.delivery import handle_directly
-from processors.eos import Record, TransactionalSender
-from processors.topology import Incoming
+from processors.engine.app import chunk_handler, faust_app
+from processors.engine.delivery import handle_directly
+from processors.engine.eos import Record, TransactionalSender
+from processors.domain.handlers import Incoming
 from schemas.settings import Settings
 from schemas.topics import Topics
 

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import replace
 
 from benchmarks.__main__ import OUT, log
-from processors.readback import read_committed
-from processors.topics import delete_topics, ensure_topics
+from processors.ops.readback import read_committed
+from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings

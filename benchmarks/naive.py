@@ -1,6 +1,6 @@
 """The naive baseline: a plain kafka-python consume, classify and produce loop.
 
-Same rules (processors.router.process) and the same backlog as the Faust worker, but no
+Same rules (processors.domain.intake.process) and the same backlog as the Faust worker, but no
 transactions, no state table (retries are not deduplicated) and no exactly-once.
 """
 
@@ -11,8 +11,8 @@ import time
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from processors.deadletter import Source
-from processors.router import process
+from processors.domain.deadletter import Source
+from processors.domain.intake import process
 from schemas.admin_units import load
 from schemas.settings import Settings
 from schemas.topics import Topics

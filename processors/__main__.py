@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
-    if args.command == "worker":  # reports its own start-up failures (processors/worker.py)
-        from processors.worker import run
+    if args.command == "worker":  # reports its own start-up failures (processors/engine/worker.py)
+        from processors.engine.worker import run
 
         return run(args.loglevel)
     with reported("processors", settings):
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings: Settings) -> int:
     if args.command == "topics" and args.delete:
-        from processors.topics import NotIsolated, delete_topics
+        from processors.ops.topics import NotIsolated, delete_topics
 
         if not settings.topic_prefix:
             parser.error("--delete needs TOPIC_PREFIX: it never deletes an unprefixed deployment")
@@ -54,7 +54,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings:
             return 2
         return 0
     if args.command == "topics":
-        from processors.topics import ensure_topics
+        from processors.ops.topics import ensure_topics
 
         created = ensure_topics(settings)
         print(f"topics: {len(created)} created" + (f" ({', '.join(created[:5])}{', ...' if len(created) > 5 else ''})" if created else ", all present"))
@@ -62,7 +62,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings:
     if args.command == "replay":
         from pathlib import Path
 
-        from processors.replay import export, replay
+        from processors.ops.replay import export, replay
 
         if args.export:
             print(f"replay: {export(Path(args.export), settings, args.error)} dead letters written to {args.export}")
@@ -75,10 +75,10 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings:
         print(f"replay: {sent} {'valid' if args.dry_run else 're-published'}, {len(refused)} refused")
         return 1 if refused else 0
     if args.command == "summary":
-        from processors.summary import summarize
+        from processors.ops.summary import summarize
 
         if args.wait:
-            from processors.summary import wait_for_router
+            from processors.ops.summary import wait_for_router
 
             lag = wait_for_router(settings, args.wait)
             if lag:
@@ -86,7 +86,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings:
         print(summarize(settings))
         return 0
     if args.command == "cutover":
-        from processors.cutover import CutoverError, run
+        from processors.ops.cutover import CutoverError, run
 
         try:
             report = run(settings, args.timeout)

@@ -87,7 +87,7 @@ class Settings:
     # three runs each on a 40,000 backlog: 1,850/s at 50 ms, 2,036/s at 1,000 ms (medians).
     producer_linger_ms: int = 1000  # (Faust reads the same variable for its own setting: an integer)
     # The worker hands each partition's fetched records to its handlers in chunks of at most
-    # this many and sends each chunk's records together (processors/delivery.py).
+    # this many and sends each chunk's records together (processors/engine/delivery.py).
     worker_batch_size: int = 200
     # What the broker gathers before it answers a fetch of the worker's inputs (Kafka's
     # fetch.min.bytes / fetch.max.wait.ms): under a steady load, fewer and fuller fetches.

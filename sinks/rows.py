@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from processors.router import delegation_effect
+from processors.domain.intake import delegation_effect
 from schemas.admin_units import AdminUnits, load as load_units
 from schemas.models import (
     ComplaintEscalated,

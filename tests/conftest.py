@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.topics import delete_topics, ensure_topics
+from processors.ops.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
 from harness.processes import (  # noqa: F401 - ADMIN_PROPERTIES, REPO, metric_value, settings_env re-exported
     ADMIN_PROPERTIES, REPO, Process, as_admin, create_database, drop_database, free_port, metric_value,

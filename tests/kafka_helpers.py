@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from processors.readback import read_committed
+from processors.ops.readback import read_committed
 from schemas.settings import Settings
 
 

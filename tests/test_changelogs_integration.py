@@ -15,8 +15,8 @@ from aiokafka import TopicPartition
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from processors.app import build_app
-from processors.changelogs import NO_RECORD, last_committed_offsets, local_partitions, rebuild_tables
+from processors.engine.app import build_app
+from processors.engine.changelogs import NO_RECORD, last_committed_offsets, local_partitions, rebuild_tables
 from schemas.settings import Settings
 
 

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from processors import clock
-from processors.state import ComplaintState
+from processors.domain import clock
+from processors.domain.state import ComplaintState
 from schemas.models import ComplaintResolved
 
 UTC = dt.timezone.utc

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from processors.readback import read_committed
+from processors.ops.readback import read_committed
 from producers.client import ComplaintPublisher
 from schemas.models import ComplaintEscalated, DailyDigest
 from schemas.times import ICT

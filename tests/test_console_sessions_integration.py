@@ -16,7 +16,7 @@ import pytest
 from harness.processes import create_database, drop_database
 from offices.accounts import Accounts
 from offices.web import create_app
-from processors.routing import route
+from processors.domain.routing import route
 from schemas.admin_units import load
 from schemas.models import ComplaintSubmitted
 from sinks.migrate import migrate

@@ -4,7 +4,7 @@ complaint moves once to the unit in force that succeeds its handler, its deadlin
 import datetime as dt
 import json
 
-from processors.driver import MemoryDriver
+from processors.testing.driver import MemoryDriver
 from schemas.models import DailyDigest, RoutedComplaint
 from schemas.settings import Settings
 from schemas.topics import Topics

@@ -21,8 +21,8 @@ import psycopg2
 import pytest
 
 from harness.processes import REPO, Process, create_database, drop_database, free_port, settings_env
-from processors.readback import read_committed
-from processors.topics import delete_topics, ensure_topics
+from processors.ops.readback import read_committed
+from processors.ops.topics import delete_topics, ensure_topics
 from producers.cli import grant_for
 from producers.client import ComplaintPublisher
 from schemas.models import DailyDigest

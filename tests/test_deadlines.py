@@ -1,6 +1,6 @@
 """The SLA clock's in-memory deadline index."""
 
-from processors.deadlines import DeadlineIndex
+from processors.domain.deadlines import DeadlineIndex
 
 
 def test_due_entries_leave_earliest_first_and_at_most_the_limit():

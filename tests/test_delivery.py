@@ -1,4 +1,4 @@
-"""The worker's delivery straight from the fetch (processors/delivery.py), without a broker:
+"""The worker's delivery straight from the fetch (processors/engine/delivery.py), without a broker:
 chunks in order, offsets acknowledged only after the handler returns, Faust's gap and
 read-offset bookkeeping, a chunk in flight visible to a rebalance, and nothing handed out
 once the flow stops."""
@@ -14,7 +14,7 @@ from weakref import WeakSet
 import pytest
 from faust.types import TP
 
-from processors.delivery import Direct, DirectDelivery, Fetched
+from processors.engine.delivery import Direct, DirectDelivery, Fetched
 
 TOPIC = "complaints.submitted"
 TP0 = TP(TOPIC, 0)

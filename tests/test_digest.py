@@ -1,7 +1,7 @@
 import datetime as dt
 
-from processors.digest import merge, parts
-from processors.state import ComplaintState
+from processors.domain.digest import merge, parts
+from processors.domain.state import ComplaintState
 from schemas.admin_units import load
 
 UNITS = load("2025")
@@ -49,7 +49,7 @@ def part_body(partition: int, part: dict, partitions: int = 2) -> dict:
 
 
 def test_a_province_digest_goes_out_once_when_every_partition_part_is_in():
-    from processors.digest import add_part
+    from processors.domain.digest import add_part
 
     p0 = parts([("A", rec(30))], NOW, max_items=10, units=UNITS)["79"]
     p1 = parts([("D", rec(47))], NOW, max_items=10, units=UNITS)["79"]

@@ -1,4 +1,4 @@
-"""The transactional producer's commits (processors.eos.TransactionalProducer), against
+"""The transactional producer's commits (processors.engine.eos.TransactionalProducer), against
 stand-ins of aiokafka's transactional producers: commits of the partitions' transactions
 overlap, and a table's changelog offset is recorded only once its transaction committed.
 The real producers run in every integration test."""
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from processors.eos import CommitFailed, Record, TransactionalProducer, record_changelog_positions
+from processors.engine.eos import CommitFailed, Record, TransactionalProducer, record_changelog_positions
 
 
 class FakeTransaction:

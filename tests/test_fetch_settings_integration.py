@@ -1,5 +1,5 @@
 """The worker's fetch settings (WORKER_FETCH_MIN_BYTES, WORKER_FETCH_MAX_WAIT_MS) reach the
-fetcher of the consumer Faust starts on the real broker (processors/eos.py sets them on the
+fetcher of the consumer Faust starts on the real broker (processors/engine/eos.py sets them on the
 consumer it creates; aiokafka reads them when it starts)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from processors.app import faust_app
+from processors.engine.app import faust_app
 from schemas.settings import Settings
 
 pytestmark = pytest.mark.integration

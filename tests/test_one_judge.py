@@ -5,7 +5,7 @@ two on generated stories)."""
 import datetime as dt
 
 from processors import metrics
-from processors.driver import MemoryDriver
+from processors.testing.driver import MemoryDriver
 from schemas.settings import Settings
 from sinks.rows import Batch, add, topic_kind
 from tests.fixtures import complaint

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from harness.processes import create_database, drop_database
 from offices import queries
-from processors.driver import MemoryDriver
-from processors.state import ComplaintState
-from processors.topology import key_partition
+from processors.testing.driver import MemoryDriver
+from processors.domain.state import ComplaintState
+from processors.domain.handlers import key_partition
 from schemas.admin_units import load
 from schemas.settings import Settings
 from sinks.migrate import migrate

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from producers.client import ComplaintPublisher, InvalidEvent
-from processors.readback import read_committed
+from processors.ops.readback import read_committed
 from schemas.models import ComplaintSubmitted, Delegation
 from schemas.topics import Topics
 from tests.conftest import REPO, settings_env

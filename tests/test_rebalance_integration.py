@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.readback import read_committed
+from processors.ops.readback import read_committed
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from processors.topology import key_partition
-from processors.deadletter import Source
-from processors.deadletter import Unreadable
-from processors.router import process, read_delegation, read_resolution
-from processors.state import ComplaintState
+from processors.domain.handlers import key_partition
+from processors.domain.deadletter import Source
+from processors.domain.deadletter import Unreadable
+from processors.domain.intake import process, read_delegation, read_resolution
+from processors.domain.state import ComplaintState
 from schemas.admin_units import load
 from schemas.models import DeadLetter, RoutedComplaint
 from schemas.topics import Topics
@@ -198,7 +198,7 @@ def test_control_characters_make_a_dead_letter_base64_rather_than_six_times_larg
 @pytest.mark.parametrize("province, routed_at", [("48", NOW), ("79", dt.datetime(2021, 11, 8, 10, 0, 0, 1234,
                                                                                  tzinfo=dt.timezone(dt.timedelta(hours=7))))])
 def test_the_hot_paths_routing_json_is_what_the_routing_model_dumps(province, routed_at, admin_map):
-    from processors.routing import route
+    from processors.domain.routing import route
     from schemas.models import ComplaintSubmitted, Routing
 
     c = ComplaintSubmitted.model_validate(complaint(province=province, district="999"))

@@ -229,7 +229,7 @@ def test_a_restarted_worker_loads_the_registry_before_routing(kafka, worker_fact
 def test_sigkill_mid_load_routes_nothing_twice_and_loses_nothing(kafka, worker_factory, tmp_path):
     # A backlog larger than one fetch, killed mid-way: the restarted worker rebuilds its
     # tables while the backlog waits, which is where faust-streaming's recovery lost a
-    # partition's events (processors/recovery.py).
+    # partition's events (processors/engine/recovery.py).
     settings = replace(kafka, faust_data_dir=str(tmp_path / "killed"), worker_metrics_port=free_port(),
                        commit_interval_s=1.0)
     topics = Topics(kafka.topic_prefix)
@@ -299,10 +299,10 @@ def test_dead_letters_are_replayed_after_correction(kafka, worker, tmp_path):
 def test_a_clean_stop_records_the_changelog_offset_of_every_table_partition(kafka, worker_factory, tmp_path):
     # A clean restart trusts the local tables and reads their changelogs only past the offset
     # recorded in RocksDB. faust-streaming never records it in exactly_once mode
-    # (processors/eos.py, record_changelog_positions); without it every restart re-read everything.
+    # (processors/engine/eos.py, record_changelog_positions); without it every restart re-read everything.
     from rocksdict import AccessType, Rdict
 
-    from processors.readback import read_committed
+    from processors.ops.readback import read_committed
 
     settings = replace(kafka, faust_data_dir=str(tmp_path / "clean"), worker_metrics_port=free_port())
     worker = worker_factory(settings, name="clean")
@@ -329,7 +329,7 @@ def test_a_clean_stop_records_the_changelog_offset_of_every_table_partition(kafk
 
     # Restarted from that clean state, recovery must know each changelog's highwater before
     # it has fetched anything (Faust read it from the fetch cache: -1, then ConsistencyError
-    # against the persisted offset; processors/recovery.py), and the worker routes again.
+    # against the persisted offset; processors/engine/recovery.py), and the worker routes again.
     restarted = worker_factory(settings, name="clean-restart")
     log = restarted.log.read_text(errors="replace")
     highwaters = recovery_highwaters(log, changelog)

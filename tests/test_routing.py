@@ -2,7 +2,7 @@
 
 import pytest
 
-from processors.routing import route
+from processors.domain.routing import route
 from schemas.admin_units import load
 from schemas.models import ComplaintSubmitted, Delegation
 from schemas.topics import Topics

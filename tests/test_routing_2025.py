@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from processors.routing import route, successor_decision
+from processors.domain.routing import route, successor_decision
 from schemas.admin_units import history, load
 from schemas.models import ComplaintSubmitted, Delegation, Routing
 from schemas.topics import Topics

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from processors.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.domain.deadletter import Source, Unreadable, dead_letter, dumps
 from sinks.postgres import Pending, Writer, WriterDied
 from sinks.rows import Batch, add
 from tests.fixtures import complaint
@@ -66,7 +66,7 @@ def test_delegations_are_recorded_as_every_workers_registry_applies_them():
 def routed(cid: str, **changes) -> bytes:
     import datetime as dt
 
-    from processors.routing import route
+    from processors.domain.routing import route
     from schemas.admin_units import load
     from schemas.models import ComplaintSubmitted
 

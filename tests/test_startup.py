@@ -1,8 +1,8 @@
-"""The worker's start-up checks tell "not ready yet" from "wrong" (processors/startup.py)."""
+"""The worker's start-up checks tell "not ready yet" from "wrong" (processors/engine/startup.py)."""
 
 import pytest
 
-from processors.startup import CannotStart, check_partitions
+from processors.engine.startup import CannotStart, check_partitions
 from schemas.settings import Settings
 
 SETTINGS = Settings(partitions=6)

@@ -13,9 +13,9 @@ from dataclasses import replace
 import pytest
 
 from harness.processes import REPO, Process, free_port, settings_env
-from processors.startup import check_partitions
-from processors.topics import delete_topics, ensure_topics
-from processors.worker import admin_client
+from processors.engine.startup import check_partitions
+from processors.ops.topics import delete_topics, ensure_topics
+from processors.engine.worker import admin_client
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from processors.topics import NotIsolated, delete_topics, owned_by
+from processors.ops.topics import NotIsolated, delete_topics, owned_by
 from schemas.settings import Settings
 
 

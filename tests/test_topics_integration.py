@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from processors.topics import desired_topics
+from processors.ops.topics import desired_topics
 from schemas.topics import Topics
 from tests.conftest import REPO, settings_env
 

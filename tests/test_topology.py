@@ -6,8 +6,8 @@ import random
 
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from processors.driver import MemoryDriver
-from processors.topology import key_partition, murmur2
+from processors.testing.driver import MemoryDriver
+from processors.domain.handlers import key_partition, murmur2
 from schemas.models import ComplaintEscalated, DailyDigest, RoutedComplaint
 from schemas.settings import Settings
 from tests.fixtures import complaint

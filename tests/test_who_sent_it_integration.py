@@ -18,7 +18,7 @@ import pytest
 from offices.accounts import Accounts
 from offices.web import create_app
 from producers.client import ComplaintPublisher, InvalidEvent, PublishError
-from processors.readback import read_committed
+from processors.ops.readback import read_committed
 from schemas.admin_units import load
 from tests.fixtures import complaint
 from tests.kafka_helpers import wait_for_records

@@ -8,8 +8,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from processors.app import build_app
-from processors.worker import CLEAN_MARKER, stopped_uncleanly
+from processors.engine.app import build_app
+from processors.engine.worker import CLEAN_MARKER, stopped_uncleanly
 from schemas.settings import Settings
 from harness.processes import REPO, free_port, settings_env
 
@@ -43,7 +43,7 @@ def test_a_rebuild_without_kafka_fails_clearly_and_is_retried(tmp_path: Path) ->
 def test_local_tables_stay_trusted_when_a_table_is_no_longer_kept(tmp_path: Path) -> None:
     """The deadline index left its table (issue #17): its changelog, remembered from before,
     is not a reason to distrust the others; a kept table's changelog gone or recreated is."""
-    from processors.startup import remember_identity, untrusted_because
+    from processors.engine.startup import remember_identity, untrusted_because
 
     kept, dropped = "complaints-router-complaints-changelog", "complaints-router-deadlines-changelog"
     remember_identity(tmp_path, {"cluster_id": "c1", "topics": {kept: "id-1", dropped: "id-2"}})

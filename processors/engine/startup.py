@@ -1,14 +1,14 @@
 """What the worker checks before it starts, so that it fails at start with a reason, not at
 the first rebalance or crash.
 
-- The faust-streaming and aiokafka internals that processors/eos.py, delivery.py,
+- The faust-streaming and aiokafka internals that processors/engine/eos.py, delivery.py,
   recovery.py and changelogs.py rely on are where those modules expect them (an upgrade
   that moves one fails here).
 - The input topics have the partition count the worker is configured with: re-keying and
   the tables' partitions are computed from it (a mismatch re-published records for ever).
 - The local tables belong to this cluster and these changelog topics: after the broker's
   data was wiped, or a changelog was deleted and created again, the offsets they record
-  mean nothing, and they are rebuilt from the changelogs (processors/worker.py).
+  mean nothing, and they are rebuilt from the changelogs (processors/engine/worker.py).
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
                                "wait_empty", "maybe_wait_for_commit_to_finish", "force_commit", "commit",
                                "stop_flow", "resume_flow", "perform_seek", "resume_partitions",
                                "_is_changelog_tp", "on_partitions_revoked", "assignment", "highwater",
-                               # processors/delivery.py: the fetch loop and the ack bookkeeping
+                               # processors/engine/delivery.py: the fetch loop and the ack bookkeeping
                                "_drain_messages", "_wait_next_records", "_add_gap", "_acked_index",
                                "_unacked_messages", "_buffered_partitions", "_waiting_for_ack", "_commit_every",
                                "_n_acked", "_to_message", "scheduler", "callback", "flow_active", "suspend_flow",
                                "wait_first", "position")),
     (Conductor, ("_tp_to_callback_lock", "_tp_index", "acks_enabled_for", "add")),
     (aiokafka_driver.Consumer, ("on_partitions_revoked", "_new_consumer_thread")),
-    # processors/eos.py, TunedConsumerThread: the worker consumer's fetch settings
+    # processors/engine/eos.py, TunedConsumerThread: the worker consumer's fetch settings
     (aiokafka_driver.AIOKafkaConsumerThread, ("_create_worker_consumer",)),
     (aiokafka.AIOKafkaConsumer, ("_fetch_min_bytes", "_fetch_max_wait_ms")),
     (aiokafka_driver.Producer, ("_trn_locks", "_transaction_producers", "_settings_extra", "commit_transactions",

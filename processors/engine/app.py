@@ -1,12 +1,12 @@
 """The Faust stream worker: routes complaints and keeps their 48-hour clock.
 
 This module is the wiring only: topics, tables, input handlers and timers. What each input does is
-in processors/topology.py (handlers that take state and an event and return the records
-to send), tested without a broker through processors/driver.py. Tables are RocksDB with
+in processors/domain/handlers.py (handlers that take state and an event and return the records
+to send), tested without a broker through processors/testing/driver.py. Tables are RocksDB with
 changelogs, co-partitioned with complaints.submitted and complaints.resolved (both keyed
 by complaint_id); every event's outputs and table writes go out in its source partition's
-transaction (processors/eos.py). The inputs reach their handlers straight from the fetch,
-a chunk at a time, not through Faust agents (processors/delivery.py).
+transaction (processors/engine/eos.py). The inputs reach their handlers straight from the fetch,
+a chunk at a time, not through Faust agents (processors/engine/delivery.py).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import faust
 from faust.types import TP
 
 from processors import metrics
-from processors.delivery import ChunkHandler, handle_directly
-from processors.eos import Record, TransactionalSender, Transport, timer_gate
-from processors.recovery import Tables
-from processors.delegations import DelegationRegistry
-from processors.registry import RegistryFollower
-from processors.stores import FaustStore
-from processors.topology import Incoming, Topology
+from processors.engine.delivery import ChunkHandler, handle_directly
+from processors.engine.eos import Record, TransactionalSender, Transport, timer_gate
+from processors.engine.recovery import Tables
+from processors.domain.delegations import DelegationRegistry
+from processors.engine.registry import RegistryFollower
+from processors.engine.stores import FaustStore
+from processors.domain.handlers import Incoming, Topology
 from schemas.admin_units import load as load_units
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
@@ -63,13 +63,13 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         producer_max_request_size=MAX_DEAD_LETTER_BYTES + 64 * 1024,  # a dead letter of a 1 MiB input
         producer_linger=settings.producer_linger_ms / 1000,
         producer_max_batch_size=256 * 1024,
-        TableManager=Tables,  # recovery seeks before it resumes (processors/recovery.py)
+        TableManager=Tables,  # recovery seeks before it resumes (processors/engine/recovery.py)
         broker_credentials=security.faust(),
     )
-    app.client_security = security  # for the plain aiokafka readers of processors/recovery.py
-    app.fetch_tuning = (settings.worker_fetch_min_bytes, settings.worker_fetch_max_wait_ms)  # processors/eos.py
+    app.client_security = security  # for the plain aiokafka readers of processors/engine/recovery.py
+    app.fetch_tuning = (settings.worker_fetch_min_bytes, settings.worker_fetch_max_wait_ms)  # processors/engine/eos.py
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
-    app.transport = Transport(app.conf.broker_consumer, app)  # commits overlap (processors/eos.py)
+    app.transport = Transport(app.conf.broker_consumer, app)  # commits overlap (processors/engine/eos.py)
     return app
 
 
@@ -82,7 +82,7 @@ def incoming(record: Any) -> Incoming:
 
 def chunk_handler(sender: TransactionalSender, handle: Callable[[Incoming, dt.datetime], list[Record]]) -> ChunkHandler:
     """Handle a chunk of one source partition's records, then send every record they cause
-    in one step of that partition's transaction (processors/delivery.py acknowledges the
+    in one step of that partition's transaction (processors/engine/delivery.py acknowledges the
     chunk after). Sending a chunk at once wakes aiokafka's sender once, not per record: with
     the router's fan-out (a record to one of ~70 partitions per transaction) its per-wake
     scan of every pending batch was the largest cost (a forwarding agent: 1,450/s one event

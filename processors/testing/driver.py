@@ -18,10 +18,10 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from processors.eos import Record
-from processors.delegations import DelegationRegistry
-from processors.stores import MemoryStore
-from processors.topology import Incoming, Topology, key_partition
+from processors.engine.eos import Record
+from processors.domain.delegations import DelegationRegistry
+from processors.engine.stores import MemoryStore
+from processors.domain.handlers import Incoming, Topology, key_partition
 from schemas.admin_units import load as load_units
 from schemas.settings import Settings
 

@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 from processors import metrics
-from processors.delegations import DelegationRegistry
+from processors.domain.delegations import DelegationRegistry
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import json
 import time
 from collections import Counter
 
-from processors.readback import read_committed
+from processors.ops.readback import read_committed
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 from schemas.topics import Topics

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from processors.eos import Record
+from processors.engine.eos import Record
 
 # JSON, as Faust's "json" codec writes keys and values of an untyped table (its recovery
 # puts the changelog's bytes into RocksDB as they are: these bytes are what it holds).
@@ -39,7 +39,7 @@ class FaustStore:
     databases (rocksdict, raw mode) rather than the table's mapping: Faust's path encodes
     through its codec registry, reads a key twice (contains, then get) and needs a current
     event to pick the partition; it was a fifth of the router's time. The changelog record
-    carries the very bytes written, and goes out with the outputs (processors/eos.py)."""
+    carries the very bytes written, and goes out with the outputs (processors/engine/eos.py)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table

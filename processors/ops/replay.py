@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from processors.deadletter import Unreadable
-from processors.readback import read_committed
-from processors.router import read_complaint, read_delegation, read_resolution
+from processors.domain.deadletter import Unreadable
+from processors.ops.readback import read_committed
+from processors.domain.intake import read_complaint, read_delegation, read_resolution
 from producers.client import ComplaintPublisher
 from schemas.admin_units import load as load_units
 from schemas.models import DeadLetter, describe_errors

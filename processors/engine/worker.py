@@ -4,7 +4,7 @@ RocksDB writes land on disk before their Kafka transaction commits. After a cras
 local tables may therefore hold writes whose transaction was aborted (a complaint marked
 routed whose routed event never became visible). So local table state is trusted only
 after a clean shutdown; otherwise it is rebuilt from the changelog topics, read
-read_committed, before the worker starts (processors/changelogs.py).
+read_committed, before the worker starts (processors/engine/changelogs.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import mode.loop
 from faust.worker import Worker
 from kafka.admin import KafkaAdminClient
 
-from processors import metrics, startup
-from processors.app import build_app
-from processors.changelogs import discard_tables, rebuild_tables
-from processors.startup import CannotStart
+from processors import metrics
+from processors.engine import startup
+from processors.engine.app import build_app
+from processors.engine.changelogs import discard_tables, rebuild_tables
+from processors.engine.startup import CannotStart
 from schemas.kafka_client import ClientPropertiesError
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS, kafka_unreachable
 from schemas.settings import Settings
@@ -82,7 +83,7 @@ def changelog_topics(app: faust.App) -> list[str]:
 
 
 def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
-    """The checks of processors/startup.py; local tables that belong to another cluster or
+    """The checks of processors/engine/startup.py; local tables that belong to another cluster or
     to changelogs deleted since are discarded, and after an unclean stop they are rebuilt
     from the changelogs. Raises CannotStart."""
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line below says it all

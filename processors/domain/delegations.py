@@ -1,6 +1,6 @@
 """The delegation registry: which units are delegated now, from every delegations topic.
 
-Domain only (no Kafka client): processors/registry.py follows the topics and applies their
+Domain only (no Kafka client): processors/engine/registry.py follows the topics and applies their
 records here; the in-memory driver applies them directly.
 """
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from processors import metrics
-from processors.router import delegation_effect
+from processors.domain.intake import delegation_effect
 from schemas.admin_units import AdminUnits
 from schemas.models import Delegation
 from schemas.topics import Topics
@@ -24,7 +24,7 @@ class DelegationRegistry(Mapping[str, Delegation]):
     it, so every worker reaches the same registry whatever order it reads the topics in. A grant
     that fails the check, or that its topic's writer may not make, counts as none.
     `revoked_at[unit]`: when a unit last stopped being delegated (its open complaints go back to
-    the province: processors/topology.py, return_revoked).
+    the province: processors/domain/handlers.py, return_revoked).
     """
 
     def __init__(self, units: AdminUnits, topics: Topics) -> None:

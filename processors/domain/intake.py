@@ -1,6 +1,6 @@
 """One input event in, one decision out: the router's logic, free of Faust.
 
-The worker (processors/topology.py) feeds it raw bytes and sends what it returns. Kept apart
+The worker (processors/domain/handlers.py) feeds it raw bytes and sends what it returns. Kept apart
 so it is unit-tested without a broker and reused by the benchmark's baseline.
 """
 
@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from processors.deadletter import Source, Unreadable, dead_letter, dumps
-from processors.routing import Decision, route
-from processors.state import ComplaintState
+from processors.domain.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.domain.routing import Decision, route
+from processors.domain.state import ComplaintState
 from schemas.admin_units import AdminUnits
 from schemas.checks import (delegation_origin_problem, delegation_problem, grant_authority_problem,
                             resolution_problem)

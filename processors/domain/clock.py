@@ -1,9 +1,9 @@
 """The 48-hour clock's rules, free of Faust: when to escalate, what a resolution is.
 
-A complaint's state is a ComplaintState (processors/state.py) in the worker's
+A complaint's state is a ComplaintState (processors/domain/state.py) in the worker's
 `complaints` table. The clock sets `resolved_at` (the counted resolution's), `waiting`
 (resolutions read before the complaint) and `escalated` (stages already emitted). Deadlines
-are indexed in memory by the second they fall due (processors/deadlines.py), so a timer tick
+are indexed in memory by the second they fall due (processors/domain/deadlines.py), so a timer tick
 reads only what fell due.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from processors.state import ComplaintState
+from processors.domain.state import ComplaintState
 from schemas.models import SLA, ComplaintEscalated, ComplaintResolved, Handler
 
 

@@ -1,18 +1,18 @@
 """The worker's handlers: state and one input in, the records to send out.
 
-Each handler reads and writes its tables through `Store`s (processors/stores.py) and
+Each handler reads and writes its tables through `Store`s (processors/engine/stores.py) and
 returns every record its input causes: outputs, and the changelog records of the table
-writes. The Faust wiring (processors/app.py) sends them in the source partition's
-transaction; the broker-free driver (processors/driver.py) keeps them in lists. Nothing
+writes. The Faust wiring (processors/engine/app.py) sends them in the source partition's
+transaction; the broker-free driver (processors/testing/driver.py) keeps them in lists. Nothing
 here knows Faust.
 
 Tables:
-  complaints  complaint_id -> ComplaintState (processors/state.py)
+  complaints  complaint_id -> ComplaintState (processors/domain/state.py)
   marks       per-partition bookkeeping: the digest's last date, the last dead-lettered
               offset of each input
   digests     "<province>/<date>" -> parts of that day's digest received so far
 The SLA clock's deadline index is kept in memory, rebuilt from the complaints table when
-partitions are assigned (processors/deadlines.py).
+partitions are assigned (processors/domain/deadlines.py).
 """
 
 from __future__ import annotations
@@ -30,16 +30,17 @@ from typing import NamedTuple
 from croniter import croniter
 from pydantic import ValidationError
 
-from processors import clock, metrics
-from processors.deadletter import Source, Unreadable, dead_letter, dumps
-from processors.deadlines import DeadlineIndex
-from processors.digest import PartBuilder, add_part
-from processors.eos import Record
-from processors.router import (DELEGATED_LEVELS, check_delegation, internal_error, process, read_resolution,
+from processors import metrics
+from processors.domain import clock
+from processors.domain.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.domain.deadlines import DeadlineIndex
+from processors.domain.digest import PartBuilder, add_part
+from processors.engine.eos import Record
+from processors.domain.intake import (DELEGATED_LEVELS, check_delegation, internal_error, process, read_resolution,
                                record_time)
-from processors.routing import Decision, route, successor_decision
-from processors.state import ComplaintState
-from processors.stores import Store
+from processors.domain.routing import Decision, route, successor_decision
+from processors.domain.state import ComplaintState
+from processors.engine.stores import Store
 from schemas.admin_units import AdminUnits
 from schemas.checks import resolution_origin_problem, resolver_problem
 from schemas.models import DUE_SOON, ComplaintResolved, ComplaintSubmitted, Handler, Delegation, ResolutionVerdict, RoutedComplaint, describe_errors

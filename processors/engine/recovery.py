@@ -25,7 +25,7 @@ _build_highwaters below replaces:
   transactions that is a commit marker, which no consumer receives, so recovery ended only
   after two idle 5 s timeouts: 10 s of every start.
 The highwater is now the offset of the last record a read_committed consumer receives,
-asked of the broker (processors/changelogs.py).
+asked of the broker (processors/engine/changelogs.py).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from processors.changelogs import NO_RECORD, RECOVERY_RETRY_S, discard_partition, last_committed_offsets
+from processors.engine.changelogs import NO_RECORD, RECOVERY_RETRY_S, discard_partition, last_committed_offsets
 
 
 class SeekThenResumeRecovery(Recovery):
@@ -77,7 +77,7 @@ class SeekThenResumeRecovery(Recovery):
     async def _committed_ends(self, tps: Set[TP]) -> dict[TP, int]:
         """The offset of each changelog partition's last committed record, asked of the broker."""
         bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
-        security = getattr(self.app, "client_security", None)  # set by processors.app.faust_app
+        security = getattr(self.app, "client_security", None)  # set by processors.engine.app.faust_app
         connection = {"bootstrap_servers": bootstrap, **(security.aiokafka() if security else {})}
         last = await last_committed_offsets(connection, [TopicPartition(tp.topic, tp.partition) for tp in tps],
                                             retry_for_s=RECOVERY_RETRY_S)
@@ -130,7 +130,7 @@ async def seek_to_committed(consumer: Any) -> None:
 class Tables(TableManager):
     """Faust's table manager, with the recovery above (app setting TableManager).
 
-    Changelog offsets are recorded by processors.eos.TransactionalProducer once their
+    Changelog offsets are recorded by processors.engine.eos.TransactionalProducer once their
     transaction commits; Faust's own marks (never made: the tables are written around its
     changelog sends) are not flushed here."""
 

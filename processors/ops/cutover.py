@@ -3,7 +3,7 @@
 Run once the workers run under ADMIN_MAP=2025. The command reads every complaint routed to a
 jurisdiction topic of the 2021 map (its 63 provinces), feeds those not routed under 2025 back
 to the workers on complaints.internal.reassignments, waits for the workers to read them, then
-reads what moved. The decision is the workers' (processors/topology.py on_reassignment): a
+reads what moved. The decision is the workers' (processors/domain/handlers.py on_reassignment): a
 complaint still open moves once, in their transaction, to the unit in force that succeeds its
 handler, with `routing.reassigned_from`; its deadline does not move. Running it again feeds
 the same complaints and moves none.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
 
-from processors.readback import end_offsets, read_committed
-from processors.summary import wait_for_router
+from processors.ops.readback import end_offsets, read_committed
+from processors.ops.summary import wait_for_router
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
 from schemas.topics import Topics

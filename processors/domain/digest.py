@@ -2,7 +2,7 @@
 
 Each worker computes a part per province from the partitions it owns and sends it to an
 internal topic keyed by province; one aggregator per province merges the parts of every
-partition and emits the DailyDigest once they are all in (processors/app.py).
+partition and emits the DailyDigest once they are all in (processors/engine/app.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Iterable
 from typing import Any
 
-from processors.state import ComplaintState
+from processors.domain.state import ComplaintState
 from schemas.admin_units import AdminUnits
 from schemas.models import DUE_SOON, DailyDigest
 

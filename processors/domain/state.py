@@ -30,11 +30,11 @@ class ComplaintState:
     # Retired: where a single waiting resolution was read (states written before `waiting`).
     pending_from: list | None = None
     # The administrative map the route is of ("2021", "2025"); None: routed before maps were
-    # named, under 2021. The cut-over moves open complaints of an older map (processors/cutover.py).
+    # named, under 2021. The cut-over moves open complaints of an older map (processors/ops/cutover.py).
     admin_map: str | None = None
     resolution_id: str | None = None  # the counted resolution's event_id: its retry changes nothing
     # Resolutions read before their complaint, each [partition, offset, key, value as text]:
-    # all judged when it comes, in resolved_at order (processors/clock.py).
+    # all judged when it comes, in resolved_at order (processors/domain/clock.py).
     waiting: list | None = None
     # The routed submission: [event_id, digest of its content]; another content under the same
     # complaint_id is a conflicting resubmission, not a retry.

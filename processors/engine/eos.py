@@ -19,8 +19,8 @@ module works around them (docs/exactly-once.md has the whole design).
 The fix: an event's outputs *and* its changelog records are handed to the transactional
 producer of the event's source partition in one step, under the same lock Faust's commit
 takes for that transaction (Producer._trn_locks), so a commit falls before or after all
-of them. The local store is written directly (processors/stores.py), without Faust's own
-changelog send. On top of that, processors/worker.py rebuilds local RocksDB state from the
+of them. The local store is written directly (processors/engine/stores.py), without Faust's own
+changelog send. On top of that, processors/engine/worker.py rebuilds local RocksDB state from the
 changelogs after an unclean stop, because RocksDB writes are not transactional.
 
 3. Rebalances left transactions open and recorded changelog offsets that never committed:
@@ -38,7 +38,7 @@ import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-from processors.delivery import DirectDelivery
+from processors.engine.delivery import DirectDelivery
 
 # The broker aborts a transaction left open this long and fences its producer (aiokafka's
 # default is 60 s). Commits come every COMMIT_INTERVAL_S; this is only a margin.
@@ -99,7 +99,7 @@ class TransactionalSender:
 class CommitFailed(Exception):
     """A transaction could not be committed: what this worker wrote to its local tables for
     that partition is not what the changelog holds (fenced by a newer owner, or the broker
-    refused). The worker stops; its next start rebuilds the tables (processors/worker.py)."""
+    refused). The worker stops; its next start rebuilds the tables (processors/engine/worker.py)."""
 
 
 class TransactionalProducer(aiokafka_driver.Producer):
@@ -218,7 +218,7 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
     A transaction that cannot commit stops the worker (CommitFailed).
 
     Also: the position Faust's recovery compares with a changelog's end (below), the
-    fetch loop delivering the worker's inputs in chunks (processors/delivery.py), and the
+    fetch loop delivering the worker's inputs in chunks (processors/engine/delivery.py), and the
     consumer thread fetching with the worker's fetch settings (TunedConsumerThread)."""
 
     def _new_consumer_thread(self) -> TunedConsumerThread:
@@ -240,7 +240,7 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
         await super().on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:
-        """A clean stop waits for the chunks being handled (processors/delivery.py) and ends
+        """A clean stop waits for the chunks being handled (processors/engine/delivery.py) and ends
         every transaction too: Faust commits only those with consumed offsets, and left what
         a timer had sent open (then aborted by the next owner, while the local tables,
         trusted after a clean stop, kept it)."""
@@ -258,7 +258,7 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
         Faust asks the consumer's position only in table recovery, to decide that the rest of
         a changelog partition is aborted transactions (faust/tables/recovery.py,
         detect_aborted_tx: `position >= highwater` after two idle 5 s waits, a count never
-        reset while recovery idles between rebalances). processors/recovery.py makes the
+        reset while recovery idles between rebalances). processors/engine/recovery.py makes the
         highwater the offset of the last committed *record*, so a position equal to it means
         that record is still to come: recovery declared the partition done, then dropped the
         record as already seen. A marks changelog holds one record per partition: the
@@ -284,13 +284,13 @@ class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        min_bytes, max_wait_ms = self.app.fetch_tuning  # set by processors.app.faust_app
+        min_bytes, max_wait_ms = self.app.fetch_tuning  # set by processors.engine.app.faust_app
         consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms
         return consumer
 
 
 class Transport(aiokafka_driver.Transport):
-    """The aiokafka transport with the producer and consumer above (installed by processors.app)."""
+    """The aiokafka transport with the producer and consumer above (installed by processors.engine.app)."""
 
     Producer = TransactionalProducer
     Consumer = DrainingConsumer

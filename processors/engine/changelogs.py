@@ -13,7 +13,7 @@
    marker, an offset no consumer ever receives. Faust takes the offset before the end as the
    last one to recover, never sees it arrive, and ends recovery only after two idle 5 s
    timeouts ("Aborted tx until highwater"): 10 s of every start. last_committed_offsets
-   finds the last record a read_committed consumer does receive (processors/recovery.py).
+   finds the last record a read_committed consumer does receive (processors/engine/recovery.py).
 """
 
 from __future__ import annotations
