@@ -16,7 +16,6 @@ touches ~70 partitions, each batch holds few records).
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import zlib
 from dataclasses import replace
@@ -24,10 +23,10 @@ from dataclasses import replace
 import faust
 import mode.loop
 
-from processors.engine.app import chunk_handler, faust_app
+from processors.domain.ports import Context, Incoming, Record
+from processors.engine.app import Shards, chunk_handler, faust_app
 from processors.engine.delivery import handle_directly
-from processors.engine.eos import Record, TransactionalSender
-from processors.domain.handlers import Incoming
+from processors.engine.eos import TransactionalSender
 from schemas.settings import Settings
 from schemas.topics import Topics
 
@@ -39,11 +38,12 @@ def build(source: Settings, target: Settings, app_id: str, fanout: bool = False)
     topics = Topics(target.topic_prefix)
     outs = topics.all_jurisdictions() if fanout else [topics.triage]
 
-    def forward(message: Incoming, now: dt.datetime) -> list[Record]:
+    def forward(message: Incoming, ctx: Context) -> None:
         out = outs[zlib.crc32(message.key or b"") % len(outs)]
-        return [Record(out, message.key, message.value, message.partition)]
+        ctx.send(Record(out, message.key, message.value, copartitioned=True))
 
-    handle_directly(app, submitted, chunk_handler(sender, forward), target.worker_batch_size)
+    shards = Shards({}, target.partitions)  # no tables
+    handle_directly(app, submitted, chunk_handler(sender, shards, forward), target.worker_batch_size)
 
     return app
 

@@ -21,7 +21,7 @@ from harness.processes import create_database, drop_database
 from offices import queries
 from processors.testing.driver import MemoryDriver
 from processors.domain.state import ComplaintState
-from processors.domain.handlers import key_partition
+from processors.shards import key_partition
 from schemas.admin_units import load
 from schemas.settings import Settings
 from sinks.migrate import migrate

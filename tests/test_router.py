@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from processors.domain.handlers import key_partition
+from processors.shards import key_partition
 from processors.domain.deadletter import Source
 from processors.domain.deadletter import Unreadable
 from processors.domain.intake import process, read_delegation, read_resolution

@@ -7,7 +7,7 @@ import random
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from processors.testing.driver import MemoryDriver
-from processors.domain.handlers import key_partition, murmur2
+from processors.shards import key_partition, murmur2
 from schemas.models import ComplaintEscalated, DailyDigest, RoutedComplaint
 from schemas.settings import Settings
 from tests.fixtures import complaint
@@ -80,34 +80,33 @@ def test_a_record_keyed_wrong_is_put_back_on_its_partition_and_routed_once():
     assert [r.key for r in rekeyed] == [b"C-4"]
     [routed] = d.sent(d.topics.jurisdiction("79"))
     assert routed.key == b"C-4"
-    assert d.topology.state("C-4", key_partition("C-4", 6)).routed
-    assert d.topology.state("C-4", key_partition(wrong_key, 6)) is None
+    assert d.state("C-4").routed
+    assert d.state("C-4", key_partition(wrong_key, 6)) is None
 
 
 def test_a_resolution_stamped_after_its_records_time_is_dead_lettered():
     d = driver()
     d.resolve(resolution("C-8", d.now + dt.timedelta(hours=3)))
     [letter] = d.values(d.topics.dead_letter)
-    assert letter["error"] == "future_resolved_at" and d.topology.state("C-8", key_partition("C-8", 6)) is None
+    assert letter["error"] == "future_resolved_at" and d.state("C-8") is None
 
 
 def test_what_cannot_be_read_is_dead_lettered_once_per_offset():
     d = driver()
     d.submit(b"{not json", key="k-1")
     assert [v["error"] for v in d.values(d.topics.dead_letter)] == ["not_json"]
-    m = d.topology.marks.get("dead-letter-offset/submitted", key_partition("k-1", d.settings.partitions))
+    m = d.context(d.partition_of("k-1")).table("marks").get("dead-letter-offset/submitted")
     assert m == 0  # the offset is marked with the letter: a replay of offset 0 sends none again
 
 
 def test_a_resolution_waiting_for_a_complaint_that_never_comes_expires():
     d = driver(pending_resolution_ttl_s=3600.0)
     d.resolve(resolution("C-5", RECORDED))
-    partition = key_partition("C-5", d.settings.partitions)
-    assert d.topology.state("C-5", partition) is not None
+    assert d.state("C-5") is not None
     d.advance(d.now + dt.timedelta(minutes=59))
-    assert d.topology.state("C-5", partition) is not None
+    assert d.state("C-5") is not None
     d.advance(d.now + dt.timedelta(minutes=2))
-    assert d.topology.state("C-5", partition) is None
+    assert d.state("C-5") is None
 
 
 def test_a_late_resolution_does_not_stop_the_escalation_and_one_in_time_after_it_counts_in_time():
@@ -118,7 +117,7 @@ def test_a_late_resolution_does_not_stop_the_escalation_and_one_in_time_after_it
     d.advance(DEADLINE + dt.timedelta(seconds=2))
     assert sorted(e["complaint_id"] for e in d.values(d.topics.escalations)) == ["C-6", "C-7"]
     d.resolve(resolution("C-7", DEADLINE - dt.timedelta(hours=1)))  # stamped in time, read after
-    state = d.topology.state("C-7", key_partition("C-7", d.settings.partitions))
+    state = d.state("C-7")
     assert state.escalated == [1] and state.resolved < state.due
 
 
@@ -166,7 +165,7 @@ def test_a_resolution_that_came_first_from_the_wrong_office_is_dead_lettered_whe
     [letter] = d.values(d.topics.dead_letter)
     assert letter["error"] == "not_handler" and letter["source_topic"] == d.topics.resolved
     assert json.loads(letter["raw"]) == early and letter["key"] == "C-12"
-    state = d.topology.state("C-12", key_partition("C-12", 6))
+    state = d.state("C-12")
     assert state.resolved_at is None and state.pending_from is None
     d.submit(complaint("C-12", province="79", district="769", recorded_at=RECORDED.isoformat()))  # a retry
     assert len(d.values(d.topics.dead_letter)) == 1
@@ -190,7 +189,7 @@ def test_a_restarted_worker_rebuilds_its_deadline_index_from_the_complaints_tabl
     assert len(d.values(d.topics.escalations)) == 3
 
     d.restart()
-    assert len(d.topology.deadlines) == 4  # stage 2 of C-10, C-12 and C-13; C-99's expiry
+    assert d.pending_deadlines() == 4  # stage 2 of C-10, C-12 and C-13; C-99's expiry
     d.advance(DEADLINE + dt.timedelta(hours=1))
     assert len(d.values(d.topics.escalations)) == 3, "nothing escalated twice"
     waiting = d.stores["complaints"].partitions[key_partition("C-99", d.settings.partitions)]
@@ -201,4 +200,4 @@ def test_a_restarted_worker_rebuilds_its_deadline_index_from_the_complaints_tabl
     assert sorted(stage2) == ["C-10", "C-12", "C-13"]
     d.restart()
     d.advance(RECORDED + dt.timedelta(hours=100))
-    assert len(d.values(d.topics.escalations)) == 6 and len(d.topology.deadlines) == 0
+    assert len(d.values(d.topics.escalations)) == 6 and d.pending_deadlines() == 0

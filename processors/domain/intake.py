@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from processors.domain.deadletter import Source, Unreadable, dead_letter, dumps
+from processors.domain.ports import Record
 from processors.domain.routing import Decision, route
 from processors.domain.state import ComplaintState
 from schemas.admin_units import AdminUnits
@@ -30,16 +31,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class Output:
-    topic: str
-    key: bytes | None
-    value: bytes
-
-
-@dataclass(frozen=True)
 class Result:
     kind: str  # "routed" | "retry" | "dead_letter"
-    output: Output | None
+    output: Record | None
     complaint: ComplaintSubmitted | None = None
     decision: Decision | None = None
     record: ComplaintState | None = None  # what the complaints table keeps
@@ -218,7 +212,7 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
         complaint = read_complaint(raw, received_at or now)
     except Unreadable as problem:
         letter = dead_letter(problem, source, key, raw, now)
-        return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), error=problem.error)
+        return Result("dead_letter", Record(topics.dead_letter, key, dumps(letter)), error=problem.error)
     earlier = lookup(complaint.complaint_id)
     if earlier is not None and earlier.routed:
         first = earlier.submission
@@ -227,14 +221,14 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
                                  f"complaint {complaint.complaint_id} was routed from event {first[0]}; event "
                                  f"{complaint.event_id} gives it other content (a retry must repeat the complaint)")
             letter = dead_letter(problem, source, key, raw, now)
-            return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), complaint,
+            return Result("dead_letter", Record(topics.dead_letter, key, dumps(letter)), complaint,
                           error=problem.error)
         return Result("retry", None, complaint)
     decision = route(complaint, delegations, units)
     topic = decision.topic(topics)
     routing = decision.routing_json(complaint, now)
     value = routed_value(raw, routing)
-    return Result("routed", Output(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
+    return Result("routed", Record(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
                   table_record(complaint, routing, topic, earlier, raw))
 
 
@@ -251,4 +245,4 @@ def internal_error(exc: Exception, source: Source, key: bytes | None, raw: bytes
     """An unexpected failure while routing: the event goes to the dead letters, whole."""
     problem = Unreadable("internal_error", f"{type(exc).__name__}: {exc}")
     letter = dead_letter(problem, source, key, raw, dt.datetime.now(dt.timezone.utc))
-    return Result("dead_letter", Output(topics.dead_letter, key, dumps(letter)), error=problem.error)
+    return Result("dead_letter", Record(topics.dead_letter, key, dumps(letter)), error=problem.error)

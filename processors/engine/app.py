@@ -1,37 +1,41 @@
 """The Faust stream worker: routes complaints and keeps their 48-hour clock.
 
-This module is the wiring only: topics, tables, input handlers and timers. What each input does is
-in processors/domain/handlers.py (handlers that take state and an event and return the records
-to send), tested without a broker through processors/testing/driver.py. Tables are RocksDB with
-changelogs, co-partitioned with complaints.submitted and complaints.resolved (both keyed
-by complaint_id); every event's outputs and table writes go out in its source partition's
-transaction (processors/engine/eos.py). The inputs reach their handlers straight from the fetch,
-a chunk at a time, not through Faust agents (processors/engine/delivery.py).
+This module is the wiring only: topics, tables, the inputs and the timers. What each input and
+each tick does is in processors/domain/handlers.py, called with a Context of the partition
+(processors/shards.py) over the Faust tables' RocksDB databases (processors/engine/stores.py);
+the same handlers run without a broker in processors/testing/driver.py. Tables are RocksDB with
+changelogs, co-partitioned with complaints.submitted and the resolution topics (all keyed by
+complaint_id); what a chunk of input causes, records and changelog writes, goes out in its
+source partition's transaction (processors/engine/eos.py). The inputs reach the handlers
+straight from the fetch, a chunk at a time, not through Faust agents
+(processors/engine/delivery.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import faust
 from faust.types import TP
 
 from processors import metrics
+from processors.domain.delegations import DelegationRegistry
+from processors.domain.handlers import Handlers
+from processors.domain.ports import Context, Incoming
 from processors.engine.delivery import ChunkHandler, handle_directly
 from processors.engine.eos import Record, TransactionalSender, Transport, timer_gate
 from processors.engine.recovery import Tables
-from processors.domain.delegations import DelegationRegistry
 from processors.engine.registry import RegistryFollower
 from processors.engine.stores import FaustStore
-from processors.domain.handlers import Incoming, Topology
+from processors.shards import PartitionedStore, ShardContext
 from schemas.admin_units import load as load_units
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
 from schemas.times import utcnow
-from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -80,22 +84,49 @@ def incoming(record: Any) -> Incoming:
                     None if timestamp is None else timestamp / 1000)
 
 
-def chunk_handler(sender: TransactionalSender, handle: Callable[[Incoming, dt.datetime], list[Record]]) -> ChunkHandler:
+class Shards:
+    """Each partition's Context for the handlers: its tables (the stores) and its in-memory
+    state, kept here until a rebalance may have changed the partition elsewhere."""
+
+    def __init__(self, stores: dict[str, PartitionedStore], partitions: int) -> None:
+        self.stores, self.partitions = stores, partitions
+        self.locals: dict[int, dict[str, Any]] = {}
+
+    def context(self, partition: int, now: dt.datetime) -> ShardContext:
+        return ShardContext(partition, self.partitions, now, self.stores, self.locals.setdefault(partition, {}))
+
+    @staticmethod
+    def outgoing(ctx: ShardContext) -> list[Record]:
+        """What the handlers wrote (changelog records) and sent, for the partition's transaction:
+        a record keyed like its input goes to the input's partition."""
+        writes, records = ctx.take()
+        return [*writes, *(Record(r.topic, r.key, r.value, ctx.partition if r.copartitioned else None)
+                           for r in records)]
+
+
+def chunk_handler(sender: TransactionalSender, shards: Shards,
+                  handle: Callable[[Incoming, Context], None]) -> ChunkHandler:
     """Handle a chunk of one source partition's records, then send every record they cause
     in one step of that partition's transaction (processors/engine/delivery.py acknowledges the
     chunk after). Sending a chunk at once wakes aiokafka's sender once, not per record: with
-    the router's fan-out (a record to one of ~70 partitions per transaction) its per-wake
+    the router's fan-out (a record to one of dozens of partitions per transaction) its per-wake
     scan of every pending batch was the largest cost (a forwarding agent: 1,450/s one event
     at a time, 2,850/s in batches)."""
     async def deliver(tp: TP, records: Sequence[Any]) -> None:
-        now = utcnow()
-        out: list[Record] = []
+        ctx = shards.context(tp.partition, utcnow())
         for record in records:
-            out.extend(handle(incoming(record), now))
+            handle(incoming(record), ctx)
+        out = shards.outgoing(ctx)
         if out:
             await sender.send_atomically(tp, out)
 
     return deliver
+
+
+async def run_slices(steps: Iterator[None]) -> None:
+    """Run a handler's generator, letting other work run at each slice it yields."""
+    for _ in steps:
+        await asyncio.sleep(0)
 
 
 def build_app(settings: Settings | None = None) -> faust.App:
@@ -121,9 +152,9 @@ def build_app(settings: Settings | None = None) -> faust.App:
     # Untyped tables: Faust uses JSON for keys and values, when writing and recovering alike.
     tables = {name: app.Table(name, default=None, partitions=settings.partitions)
               for name in ("complaints", "marks", "digests")}
-    topology = Topology(settings, units, registry, **{name: FaustStore(t) for name, t in tables.items()})
-
-    deliver = chunk_handler(sender, topology.handle)
+    shards = Shards({name: FaustStore(t) for name, t in tables.items()}, settings.partitions)
+    handlers = Handlers(settings, units, registry)
+    deliver = chunk_handler(sender, shards, handlers.handle)
 
     async def route(tp: TP, records: Sequence[Any]) -> None:
         processed[tp.partition] = records[-1].offset
@@ -144,31 +175,37 @@ def build_app(settings: Settings | None = None) -> faust.App:
     def active_partitions() -> list[int]:
         return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.submitted)
 
-    async def each_partition(step) -> None:
-        """Run `step(partition)` for every partition this worker owns, each under the gate: a
-        rebalance waits for the gate, then commits; a partition is visited only while no
-        rebalance is under way and this worker still owns it. What a step returns is sent
-        and committed at once, so that it becomes visible now."""
+    async def each_partition(step: Callable[[Context], Any], now: dt.datetime) -> None:
+        """Run `step` with the Context of every partition this worker owns, each under the gate:
+        a rebalance waits for the gate, then commits; a partition is visited only while no
+        rebalance is under way and this worker still owns it. What a step causes is sent and
+        committed at once, so that it becomes visible now. A step that is a generator runs a
+        slice at a time (a scan of a large partition must not stall the inputs)."""
         for partition in active_partitions():
             async with gate:
                 if not ready() or partition not in active_partitions():
                     return
-                records = await step(partition)
+                ctx = shards.context(partition, now)
+                steps = step(ctx)
+                if steps is not None:
+                    await run_slices(steps)
+                records = shards.outgoing(ctx)
                 if records:
                     tp = TP(topics.submitted, partition)
                     await sender.send_atomically(tp, records)
                     await sender.commit_now(tp)
 
-    indexed = {"generation": None}  # the consumer generation the in-memory indexes belong to
+    indexed: dict[str, Any] = {"generation": None}  # the consumer generation the in-memory state belongs to
 
-    def drop_stale_indexes() -> None:
+    def drop_stale_state() -> None:
         """After a rebalance a partition may come back changed by another worker (recovered
-        from its changelog): every index is rebuilt. Partitions gone are dropped."""
+        from its changelog): every partition's in-memory state is rebuilt. Partitions gone are
+        dropped."""
         generation = app.consumer_generation_id
         mine = set(active_partitions())
-        for partition in topology.deadlines.partitions() | set(topology.open.by_partition):
+        for partition in list(shards.locals):
             if generation != indexed["generation"] or partition not in mine:
-                topology.forget(partition)
+                del shards.locals[partition]
         indexed["generation"] = generation
 
     def readiness() -> None:
@@ -190,43 +227,38 @@ def build_app(settings: Settings | None = None) -> faust.App:
         if not ready():
             return
         now = utcnow()
-        drop_stale_indexes()
+        drop_stale_state()
         generation = indexed["generation"]
 
-        async def fire(partition: int) -> list[Record]:
+        def fire(ctx: Context) -> None:
             if app.consumer_generation_id != generation:  # a rebalance came between: next tick
-                return []
-            return topology.fire_due(partition, now) + topology.return_revoked(partition, now)
+                return
+            handlers.fire_due(ctx)
+            handlers.return_revoked(ctx)
 
-        await each_partition(fire)
-        for partition in active_partitions():  # indexes not built yet (assigned, or dropped above)
-            if not topology.deadlines.is_built(partition) and ready() and app.consumer_generation_id == generation:
-                await topology.index(partition)
+        await each_partition(fire, now)
+        for partition in active_partitions():  # in-memory state not built yet (assigned, or dropped above)
+            ctx = shards.context(partition, now)
+            if not handlers.deadlines(ctx).built and ready() and app.consumer_generation_id == generation:
+                await run_slices(handlers.index(ctx))
         try:
-            await update_gauges(now)
+            update_gauges(now)
         except Exception:  # a timer that raises would stop the worker: the gauges are not worth it
             log.exception("gauges not updated")
 
     @app.timer(interval=1.0)
     async def digest_schedule() -> None:
-        if not ready():
-            return
-        now = utcnow()
-
-        async def tick(partition: int) -> list[Record]:
-            return await topology.digest_tick(partition, now)
-
-        await each_partition(tick)
+        if ready():
+            await each_partition(handlers.digest_tick, utcnow())
 
     exported = [0.0]
 
-    async def update_gauges(now: dt.datetime) -> None:
-        partitions = active_partitions()
+    def update_gauges(now: dt.datetime) -> None:
         if now.timestamp() - exported[0] >= 5:
             exported[0] = now.timestamp()
-            topology.open.export(now)
+            handlers.export_gauges(shards.locals.values(), now)
             lag = 0
-            for partition in partitions:
+            for partition in active_partitions():
                 highwater = app.consumer.highwater(TP(topics.submitted, partition))
                 if highwater is not None:
                     lag += max(0, highwater - processed.get(partition, -1) - 1)

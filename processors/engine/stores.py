@@ -1,16 +1,13 @@
-"""Key-value state per partition, as the topology's handlers see it.
-
-`Store` is what a handler may do with a table: read, write (returning the changelog record
-that must go out in the same transaction), scan a partition. The
-worker backs it with a Faust table's RocksDB databases (`FaustStore`); the broker-free
-driver and the unit tests with dictionaries (`MemoryStore`). Keys are strings, values
-JSON-able; both stores encode them alike (`encode`), as Faust's untyped tables do (JSON).
+"""The worker's tables: Faust tables' RocksDB databases, per partition (`FaustStore`, a
+processors.shards.PartitionedStore), read and written directly. Keys are strings, values
+JSON-able, encoded as Faust's untyped tables do (JSON); the in-memory driver's store
+(processors/testing/memory.py) encodes them alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -22,16 +19,6 @@ from processors.engine.eos import Record
 encode = orjson.dumps
 decode = orjson.loads
 FAUST_KEYS = b"__faust"  # Faust's own bookkeeping in each database (the persisted offset)
-
-
-class Store(Protocol):
-    def get(self, key: str, partition: int) -> Any: ...
-
-    def set(self, key: str, value: Any, partition: int) -> Record: ...
-
-    def delete(self, key: str, partition: int) -> Record: ...
-
-    def items(self, partition: int) -> Iterator[tuple[str, Any]]: ...
 
 
 class FaustStore:
@@ -71,31 +58,3 @@ class FaustStore:
         for key, value in db.items() if db is not None else ():
             if not key.startswith(FAUST_KEYS):
                 yield decode(key), decode(value)
-
-
-class MemoryStore:
-    """Dictionaries per partition, with the changelog records a FaustStore would send."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.partitions: dict[int, dict[str, Any]] = {}
-
-    def _data(self, partition: int) -> dict[str, Any]:
-        return self.partitions.setdefault(partition, {})
-
-    def get(self, key: str, partition: int) -> Any:
-        return self._data(partition).get(key)
-
-    def set(self, key: str, value: Any, partition: int) -> Record:
-        if value is None:
-            return self.delete(key, partition)
-        encoded = encode(value)
-        self._data(partition)[key] = decode(encoded)  # kept as a read would find it: no shared objects
-        return Record(f"{self.name}-changelog", encode(key), encoded, partition)
-
-    def delete(self, key: str, partition: int) -> Record:
-        self._data(partition).pop(key, None)
-        return Record(f"{self.name}-changelog", encode(key), None, partition)
-
-    def items(self, partition: int) -> Iterator[tuple[str, Any]]:
-        return iter(sorted(self._data(partition).items()))
