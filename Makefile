@@ -73,7 +73,7 @@ tools:
 test: services tools
 	$(PY) -m pytest
 
-unit: setup tools
+unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not integration"
 
 integration: services

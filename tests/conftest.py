@@ -8,6 +8,7 @@ integration tests fail: they never skip.
 from __future__ import annotations
 
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,15 +18,29 @@ import pytest
 
 from processors.ops.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
-from harness.processes import (  # noqa: F401 - ADMIN_PROPERTIES, REPO, metric_value, settings_env re-exported
-    ADMIN_PROPERTIES, REPO, Process, as_admin, create_database, drop_database, free_port, metric_value,
-    settings_env)
+from harness.processes import Process, as_admin, create_database, drop_database, free_port
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "integration" in item.nodeid or item.get_closest_marker("integration"):
-            item.add_marker(pytest.mark.integration)
+class NotAUnitTest(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test without the integration marker runs no subprocess and opens no connection:
+    `make unit` needs no broker, no database and no binary besides Python. One that does
+    fails here and names what it tried, so the marker is never forgotten."""
+    if request.node.get_closest_marker("integration"):
+        return
+
+    def refuse(what: str):
+        def refused(*args, **kwargs):
+            raise NotAUnitTest(f"a unit test {what}: mark it integration (pytest.mark.integration)")
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a process"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("opens a connection"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse("opens a connection"))
 
 
 def require_kafka(settings: Settings) -> None:

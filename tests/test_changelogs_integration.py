@@ -11,6 +11,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from aiokafka import TopicPartition
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -18,6 +19,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from processors.engine.app import build_app
 from processors.engine.changelogs import NO_RECORD, last_committed_offsets, local_partitions, rebuild_tables
 from schemas.settings import Settings
+
+pytestmark = pytest.mark.integration
 
 
 def aio(settings: Settings) -> dict:

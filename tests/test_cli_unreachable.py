@@ -12,6 +12,8 @@ import pytest
 from schemas.settings import Settings
 from harness.processes import REPO, free_port, settings_env
 
+pytestmark = pytest.mark.integration
+
 
 def run(args: list[str], **settings_changes) -> subprocess.CompletedProcess:
     settings = replace(Settings.from_env(), **settings_changes)

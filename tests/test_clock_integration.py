@@ -14,7 +14,7 @@ from producers.client import ComplaintPublisher
 from schemas.models import ComplaintEscalated, DailyDigest
 from schemas.times import ICT
 from schemas.topics import Topics
-from tests.conftest import free_port
+from harness.processes import free_port
 from tests.fixtures import complaint
 from tests.kafka_helpers import wait_for_records
 

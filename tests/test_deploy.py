@@ -18,7 +18,7 @@ import yaml
 from schemas import k8s_console, strimzi
 from schemas.identities import principals
 
-from tests.conftest import REPO
+from harness.processes import REPO
 
 DEPLOY = REPO / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "complaints.json"
@@ -36,6 +36,7 @@ def need(tool: str) -> str:
     return path
 
 
+@pytest.mark.integration
 def test_prometheus_config_and_alert_rules_pass_promtool():
     promtool = need("promtool")
     for args in (["check", "config", "deploy/prometheus/prometheus.yml"],
@@ -46,6 +47,7 @@ def test_prometheus_config_and_alert_rules_pass_promtool():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.integration
 def test_alerts_fire_on_the_series_that_should_raise_them():
     done = run(need("promtool"), "test", "rules", "alerts_test.yml", cwd=DEPLOY / "prometheus")
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
@@ -133,6 +135,7 @@ def compose_services() -> dict:
     return yaml.safe_load(done.stdout)["services"]
 
 
+@pytest.mark.integration
 def test_compose_file_is_accepted_by_docker_compose():
     services = compose_services()
     assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "database", "worker", "sink", "console", "prometheus",
@@ -157,6 +160,7 @@ def test_compose_file_is_accepted_by_docker_compose():
     assert not {"kafka-secrets"} & {*compose_volumes(services["worker"]), *compose_volumes(services["sink"])}
 
 
+@pytest.mark.integration
 def test_compose_services_connect_to_postgresql_as_their_own_roles_with_generated_passwords():
     """No password in the file or its environment: the secrets step makes the URLs (sinks/roles.py),
     the superuser is the one-shot `database` service's alone, each service mounts its own URL."""
@@ -199,6 +203,7 @@ def test_compose_services_connect_to_postgresql_as_their_own_roles_with_generate
     assert "COPY offices ./offices" in dockerfile
 
 
+@pytest.mark.integration
 def test_kubernetes_manifests_pass_a_strict_schema_check():
     manifests = sorted(str(p) for p in (DEPLOY / "k8s").glob("*.yaml"))
     done = run(str(Path(sys.executable).with_name("kubernetes-validate")), "--strict", "-k", "1.31.0", *manifests)
@@ -208,6 +213,7 @@ def test_kubernetes_manifests_pass_a_strict_schema_check():
     assert "failed" not in done.stdout.lower() and done.stdout.count("passed") == len(core), done.stdout
 
 
+@pytest.mark.integration
 def test_strimzi_resources_bind_to_strimzis_model_with_rf3_and_min_isr_2():
     libs = REPO / ".cache" / "strimzi" / "libs"
     if not (libs / ".complete").exists():
@@ -282,6 +288,7 @@ def test_the_kubernetes_console_is_generated_and_holds_the_offices_credentials_o
     assert "console.complaints.svc.cluster.local" in json.dumps(scraped["scrape_configs"])
 
 
+@pytest.mark.integration
 def test_the_strimzi_check_catches_a_misspelled_field(tmp_path):
     libs = REPO / ".cache" / "strimzi" / "libs"
     bad = tmp_path / "kafka.yaml"

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from processors.engine.eos import CommitFailed, Record, TransactionalProducer, record_changelog_positions
+from processors.engine.eos import CommitFailed, Outbound, TransactionalProducer, record_changelog_positions
 
 
 class FakeTransaction:
@@ -89,8 +89,8 @@ def test_changelog_offsets_are_recorded_only_after_their_transaction_commits() -
         transactions = {"app-group-0": FakeTransaction([])}
         producer = producer_with(transactions)
         store = FakeStore()
-        records = [Record("changelog", b"k", b"v", 0, store=store) for _ in range(3)]
-        records.append(Record("output", b"k", b"v", 0))  # not a changelog record: nothing to record
+        records = [Outbound("changelog", b"k", b"v", 0, store=store) for _ in range(3)]
+        records.append(Outbound("output", b"k", b"v", 0))  # not a changelog record: nothing to record
         await producer.send_in_transaction("app-group-0", records)
         before = dict(store.persisted)
         assert await producer.commit_one("app-group-0", None, "app", start_new_transaction=True)
@@ -107,7 +107,7 @@ def test_a_transaction_that_fails_to_commit_records_nothing_and_stops_the_worker
         transactions = {"app-group-0": FakeTransaction([], fail_commit=True)}
         producer = producer_with(transactions)
         store = FakeStore()
-        await producer.send_in_transaction("app-group-0", [Record("changelog", b"k", b"v", 0, store=store)])
+        await producer.send_in_transaction("app-group-0", [Outbound("changelog", b"k", b"v", 0, store=store)])
         with pytest.raises(CommitFailed, match="app-group-0"):
             await producer.commit_one("app-group-0", {("submitted", 0): 5}, "app", start_new_transaction=True)
         # A later commit of the same id (after a restart of the producer) records nothing of it.

@@ -13,7 +13,7 @@ from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from schemas.kafka_client import client_security
 from schemas.topics import Topics
-from tests.conftest import ADMIN_PROPERTIES, REPO
+from harness.processes import ADMIN_PROPERTIES, REPO
 from tests.fixtures import complaint
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from producers.client import ComplaintPublisher, InvalidEvent
 from processors.ops.readback import read_committed
 from schemas.models import ComplaintSubmitted, Delegation
 from schemas.topics import Topics
-from tests.conftest import REPO, settings_env
+from harness.processes import REPO, settings_env
 from tests.fixtures import complaint
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port
+from harness.processes import free_port
 from tests.fixtures import complaint
 from tests.test_deploy import alert_exprs, dashboard_exprs
 
@@ -24,7 +24,24 @@ def query(port: int, expr: str) -> dict:
         with urllib.request.urlopen(url, timeout=5) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as exc:  # a bad expression answers 400 with a JSON error
+        if exc.code != 400:
+            raise
         return json.loads(exc.read())
+
+
+def wait_ready(port: int, prometheus: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Prometheus answers 503 "Service Unavailable" (not JSON) until its storage is open."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert prometheus.poll() is None, "prometheus exited while starting"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:  # refused while it binds, 503 while it starts
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"prometheus not ready after {timeout_s} s")
 
 
 def test_prometheus_scrapes_the_complaints_series(worker_factory, sink_factory, database, tmp_path):
@@ -51,6 +68,7 @@ scrape_configs:
                                    f"--web.listen-address=127.0.0.1:{port}"],
                                   stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"))
     try:
+        wait_ready(port, prometheus)
         deadline = time.monotonic() + 60
         names: set[str] = set()
         while time.monotonic() < deadline:

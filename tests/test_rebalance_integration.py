@@ -24,7 +24,7 @@ from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
 from schemas.topics import Topics
-from tests.conftest import free_port, metric_value
+from harness.processes import free_port, metric_value
 
 pytestmark = pytest.mark.integration
 

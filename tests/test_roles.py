@@ -94,6 +94,7 @@ def test_a_container_with_its_own_url_alone_connects_as_its_own_role(tmp_path, m
     assert sink.database_url == sink.database_url_as("sink") == (tmp_path / "sink.url").read_text().strip()
 
 
+@pytest.mark.integration
 def test_the_cli_prints_a_secret_and_says_what_is_missing(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sinks", "roles", "kubernetes", "--host", "postgres"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)

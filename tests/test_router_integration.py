@@ -14,7 +14,7 @@ from producers.client import ComplaintPublisher
 from producers.cli import grant_for
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.topics import Topics
-from tests.conftest import free_port, metric_value
+from harness.processes import free_port, metric_value
 from tests.fixtures import complaint, routing_cases
 from tests.test_routing_2025 import EXPECTED_2025
 from tests.kafka_helpers import by_complaint, values, wait_for_records
@@ -270,7 +270,7 @@ def test_dead_letters_are_replayed_after_correction(kafka, worker, tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO, settings_env
+    from harness.processes import REPO, settings_env
 
     def replay(*args):
         return subprocess.run([sys.executable, "-m", "processors", "replay", *args], cwd=REPO,

@@ -18,7 +18,7 @@ from producers.generator import ComplaintFactory, GeneratorConfig, plan
 from schemas.times import ICT
 from schemas.topics import Topics
 from sinks.report import overdue, sla
-from tests.conftest import REPO, free_port, metric_value
+from harness.processes import REPO, free_port, metric_value
 from tests.fixtures import FULL_DOSE, complaint
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from kafka.admin import KafkaAdminClient
 
 from processors.ops.topics import desired_topics
 from schemas.topics import Topics
-from tests.conftest import REPO, settings_env
+from harness.processes import REPO, settings_env
 
 pytestmark = pytest.mark.integration
 

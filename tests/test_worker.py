@@ -8,6 +8,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from processors.engine.app import build_app
 from processors.engine.worker import CLEAN_MARKER, stopped_uncleanly
 from schemas.settings import Settings
@@ -23,6 +25,7 @@ def test_a_clean_mark_is_consumed_once(tmp_path: Path) -> None:
     assert stopped_uncleanly(tables)  # the mark is gone: a run that dies now was unclean
 
 
+@pytest.mark.integration
 def test_a_rebuild_without_kafka_fails_clearly_and_is_retried(tmp_path: Path) -> None:
     closed = free_port()  # nothing listens there
     settings = replace(Settings.from_env(), kafka_bootstrap=f"127.0.0.1:{closed}",

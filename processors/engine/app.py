@@ -27,7 +27,7 @@ from processors.domain.delegations import DelegationRegistry
 from processors.domain.handlers import Handlers
 from processors.domain.ports import Context, Incoming
 from processors.engine.delivery import ChunkHandler, handle_directly
-from processors.engine.eos import Record, TransactionalSender, Transport, timer_gate
+from processors.engine.eos import Outbound, TransactionalSender, Transport, timer_gate
 from processors.engine.recovery import Tables
 from processors.engine.registry import RegistryFollower
 from processors.engine.stores import FaustStore
@@ -96,11 +96,11 @@ class Shards:
         return ShardContext(partition, self.partitions, now, self.stores, self.locals.setdefault(partition, {}))
 
     @staticmethod
-    def outgoing(ctx: ShardContext) -> list[Record]:
+    def outgoing(ctx: ShardContext) -> list[Outbound]:
         """What the handlers wrote (changelog records) and sent, for the partition's transaction:
         a record keyed like its input goes to the input's partition."""
         writes, records = ctx.take()
-        return [*writes, *(Record(r.topic, r.key, r.value, ctx.partition if r.copartitioned else None)
+        return [*writes, *(Outbound(r.topic, r.key, r.value, ctx.partition if r.copartitioned else None)
                            for r in records)]
 
 

@@ -45,8 +45,8 @@ from processors.engine.delivery import DirectDelivery
 TRANSACTION_TIMEOUT_MS = 300_000
 
 
-class Record(NamedTuple):
-    """One record to send (a NamedTuple: the router makes two or more per complaint, and a
+class Outbound(NamedTuple):
+    """A record placed on its partition, as the transaction sends it (a NamedTuple: the router makes two or more per complaint, and a
     frozen dataclass costs several times as much to build)."""
 
     topic: str
@@ -69,7 +69,7 @@ class TransactionalSender:
         # The same format Faust's TransactionManager commits offsets with.
         return f"{self.app.conf.id}-{group}-{source.partition}"
 
-    async def send_atomically(self, source: TP, records: Sequence[Record]) -> list[Any]:
+    async def send_atomically(self, source: TP, records: Sequence[Outbound]) -> list[Any]:
         """Queue records in the source partition's open transaction, with no commit between
         them. Returns the delivery futures (resolved when the broker has the records)."""
         producer = self.app.producer
@@ -130,7 +130,7 @@ class TransactionalProducer(aiokafka_driver.Producer):
             extra["transaction_timeout_ms"] = TRANSACTION_TIMEOUT_MS
         return extra
 
-    async def send_in_transaction(self, tid: str, records: Sequence[Record]) -> list[Any]:
+    async def send_in_transaction(self, tid: str, records: Sequence[Outbound]) -> list[Any]:
         async with self._trn_locks[tid]:
             transaction = self._transaction_producers[tid]
             futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition) for r in records]

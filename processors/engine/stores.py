@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from processors.engine.eos import Record
+from processors.engine.eos import Outbound
 
 # JSON, as Faust's "json" codec writes keys and values of an untyped table (its recovery
 # puts the changelog's bytes into RocksDB as they are: these bytes are what it holds).
@@ -38,20 +38,20 @@ class FaustStore:
         raw = self.db(partition).get(encode(key))
         return None if raw is None else decode(raw)
 
-    def set(self, key: str, value: Any, partition: int) -> Record:
+    def set(self, key: str, value: Any, partition: int) -> Outbound:
         if value is None:
             return self.delete(key, partition)
         k, v = encode(key), encode(value)
         self.db(partition).put(k, v)
         return self.changelog(k, v, partition)
 
-    def delete(self, key: str, partition: int) -> Record:
+    def delete(self, key: str, partition: int) -> Outbound:
         k = encode(key)
         self.db(partition).delete(k)
         return self.changelog(k, None, partition)
 
-    def changelog(self, key: bytes, value: bytes | None, partition: int) -> Record:
-        return Record(self.table.changelog_topic.get_topic_name(), key, value, partition, store=self.table.data)
+    def changelog(self, key: bytes, value: bytes | None, partition: int) -> Outbound:
+        return Outbound(self.table.changelog_topic.get_topic_name(), key, value, partition, store=self.table.data)
 
     def items(self, partition: int) -> Iterator[tuple[str, Any]]:
         db = self.table.data._dbs.get(partition)
