@@ -118,17 +118,6 @@ class ClientSecurity:
             context.load_cert_chain(self.certfile, self.keyfile)
         return context
 
-    def faust(self) -> Any:
-        """Faust's broker_credentials, or None without security."""
-        import faust
-
-        if self.sasl:
-            return faust.SASLCredentials(username=self.username, password=self.password, mechanism=self.mechanism,
-                                         ssl_context=self.ssl_context() if self.tls else None)
-        if self.tls:
-            return faust.SSLCredentials(self.ssl_context())
-        return None
-
 
 def resolve_providers(props: dict[str, str], source: str | None = None) -> dict[str, str]:
     """The settings with ${provider:path:key} references replaced by what the provider reads:

@@ -40,7 +40,7 @@ class FakeConsumer(DirectDelivery):
     def __init__(self, chunk_size: int = 2) -> None:
         direct = Direct()
         direct.chunk_size = chunk_size
-        self.app = SimpleNamespace(consumer_generation_id=1, _direct_inputs=direct)
+        self.app = SimpleNamespace(consumer_generation_id=1, direct_inputs=direct)
         self.flow_active = True
         self._read_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
         self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
@@ -181,7 +181,7 @@ def test_a_topic_waits_for_what_its_handler_needs_before_any_chunk_is_in_flight(
         seen.extend(r.offset for r in chunk)
 
     async def scenario() -> None:
-        consumer.app._direct_inputs.ready[TOPIC] = ready
+        consumer.app.direct_inputs.ready[TOPIC] = ready
         delivery = asyncio.ensure_future(consumer._deliver_directly(TP0, fetched(0), handler, generation=1))
         await asyncio.sleep(0.05)
         assert seen == [] and len(consumer._unacked_messages) == 0  # a rebalance need not wait meanwhile

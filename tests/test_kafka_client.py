@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from processors.engine.app import faust_credentials
 from schemas.kafka_client import ClientPropertiesError, client_security, parse_properties, security_from
 
 SCRAM = """# office-79, written by make up
@@ -30,7 +31,7 @@ def test_scram_settings_become_client_arguments():
     assert security.kafka_python() == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
                                        "sasl_plain_username": "office-79", "sasl_plain_password": 'p@ss=w"rd'}
     assert security.aiokafka()["sasl_plain_username"] == "office-79"
-    credentials = security.faust()
+    credentials = faust_credentials(security)
     assert credentials.username == "office-79" and credentials.mechanism.value == "SCRAM-SHA-512"
 
 

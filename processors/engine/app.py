@@ -27,12 +27,14 @@ from processors.domain.delegations import DelegationRegistry
 from processors.domain.handlers import Handlers
 from processors.domain.ports import Context, Incoming
 from processors.engine.delivery import ChunkHandler, handle_directly
-from processors.engine.eos import Outbound, TransactionalSender, Transport, timer_gate
+from processors.engine.eos import Outbound, TransactionalSender, Transport
 from processors.engine.recovery import Tables
 from processors.engine.registry import RegistryFollower
 from processors.engine.stores import FaustStore
+from processors.engine.worker_app import WorkerApp
 from processors.shards import PartitionedStore, ShardContext
 from schemas.admin_units import load as load_units
+from schemas.kafka_client import ClientSecurity
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
 from schemas.times import utcnow
@@ -48,8 +50,10 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """The Faust app with this project's settings, no inputs yet (also the benchmark's
     ceiling app, which must run with the same settings)."""
     security = settings.kafka("router")
-    app = faust.App(
+    app = WorkerApp(
         app_id or settings.faust_app_id,
+        security=security,
+        fetch_tuning=(settings.worker_fetch_min_bytes, settings.worker_fetch_max_wait_ms),
         broker=broker_urls(settings.kafka_bootstrap),
         processing_guarantee="exactly_once",
         store=settings.faust_store,
@@ -68,13 +72,23 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         producer_linger=settings.producer_linger_ms / 1000,
         producer_max_batch_size=256 * 1024,
         TableManager=Tables,  # recovery seeks before it resumes (processors/engine/recovery.py)
-        broker_credentials=security.faust(),
+        broker_credentials=faust_credentials(security),
     )
-    app.client_security = security  # for the plain aiokafka readers of processors/engine/recovery.py
-    app.fetch_tuning = (settings.worker_fetch_min_bytes, settings.worker_fetch_max_wait_ms)  # processors/engine/eos.py
     app.conf.topic_allow_declare = True  # Faust declares its own changelog topics
     app.transport = Transport(app.conf.broker_consumer, app)  # commits overlap (processors/engine/eos.py)
     return app
+
+
+
+def faust_credentials(security: ClientSecurity) -> Any:
+    """Faust's broker_credentials for a client file's security, or None without security."""
+    if security.sasl:
+        return faust.SASLCredentials(username=security.username, password=security.password,
+                                     mechanism=security.mechanism,
+                                     ssl_context=security.ssl_context() if security.tls else None)
+    if security.tls:
+        return faust.SSLCredentials(security.ssl_context())
+    return None
 
 
 def incoming(record: Any) -> Incoming:
@@ -134,7 +148,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     topics = settings.topics
     app = faust_app(settings)
     sender = TransactionalSender(app)
-    gate = timer_gate(app)
+    gate = app.timer_gate
     units = load_units(settings.admin_map)
     registry = DelegationRegistry(units, topics)
     follower = RegistryFollower({"bootstrap_servers": settings.kafka_bootstrap, **app.client_security.aiokafka()},

@@ -41,20 +41,13 @@ class Direct:
         self.ready: dict[str, asyncio.Event] = {}  # what a topic's handler needs first
 
 
-def direct_inputs(app: faust.App) -> Direct:
-    direct = getattr(app, "_direct_inputs", None)
-    if direct is None:
-        direct = app._direct_inputs = Direct()
-    return direct
-
-
 def handle_directly(app: faust.App, topic: faust.TopicT, handler: ChunkHandler, chunk_size: int,
                     ready: asyncio.Event | None = None) -> None:
     """Subscribe the worker to `topic` (as an agent would) and hand its records to `handler`
     in chunks of at most `chunk_size`, once `ready` is set. (Waiting for it happens before a
     chunk counts as in flight: a rebalance meanwhile need not wait.)"""
     app.topics.add(topic)
-    direct = direct_inputs(app)
+    direct = app.direct_inputs
     direct.chunk_size = chunk_size
     for name in topic.topics:
         direct.handlers[name] = handler
@@ -157,7 +150,7 @@ class DirectDelivery:
         chunks as large as the load allows: each costs a send, a wake of the producer's
         sender and a task."""
         consumer: Any = self
-        direct = direct_inputs(consumer.app)
+        direct = consumer.app.direct_inputs
         consumer_stopped = consumer._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
         fetched = Fetched(limit=10 * direct.chunk_size)
@@ -240,7 +233,7 @@ class DirectDelivery:
                 await consumer._add_gap(tp, read + 1, offset)
             fresh.append(record)
             read = offset
-        direct = direct_inputs(consumer.app)
+        direct = consumer.app.direct_inputs
         ready = direct.ready.get(tp.topic)
         if ready is not None and not ready.is_set():
             await ready.wait()

@@ -230,7 +230,7 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
             self.stop_flow()
             app.flow_control.suspend()
             app.flow_control.clear()
-            async with timer_gate(app):
+            async with app.timer_gate:
                 await self.wait_empty()  # waits for the events under way, commits their offsets
                 # That commit is skipped when another is under way: wait for it, commit again.
                 await self.maybe_wait_for_commit_to_finish()
@@ -247,7 +247,7 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
         if not self.app.in_transaction:
             await self.finish_chunks()
             return await super().on_stop()
-        async with timer_gate(self.app):
+        async with self.app.timer_gate:
             await self.finish_chunks()
             await super().on_stop()  # commits the offsets of what was handled
             await self.app.producer.commit_open_transactions()
@@ -269,14 +269,6 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
         return None if position is None else position - 1
 
 
-def timer_gate(app: faust.App) -> asyncio.Lock:
-    """The lock a timer holds while it sends, so that a rebalance waits for it."""
-    gate = getattr(app, "_timer_gate", None)
-    if gate is None:
-        gate = app._timer_gate = asyncio.Lock()
-    return gate
-
-
 class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     """Faust's consumer thread, its worker consumer fetching with the app's fetch settings
     (Faust passes fetch_max_wait_ms=1500 and no fetch_min_bytes; aiokafka reads both when
@@ -284,7 +276,7 @@ class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        min_bytes, max_wait_ms = self.app.fetch_tuning  # set by processors.engine.app.faust_app
+        min_bytes, max_wait_ms = self.app.fetch_tuning  # processors/engine/worker_app.py
         consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms
         return consumer
 
