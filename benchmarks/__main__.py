@@ -32,7 +32,6 @@ from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
-from schemas.topics import Topics
 from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value
 
 OUT = REPO / ".run" / "bench"

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from schemas.identities import office
 from schemas.models import RoutedComplaint
 from schemas.settings import Settings
-from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from schemas.models import (MAX_EVENT_BYTES, ComplaintResolved, ComplaintSubmitt
                             describe_errors)
 from schemas.settings import Settings
 from schemas.times import utcnow
-from schemas.topics import Topics
 
 M = TypeVar("M", bound=BaseModel)
 

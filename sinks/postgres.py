@@ -31,7 +31,6 @@ from schemas.admin_units import load as load_units
 from schemas.kafka_client import ClientPropertiesError
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.settings import Settings
-from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 

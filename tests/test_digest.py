@@ -1,12 +1,20 @@
 import datetime as dt
 
-from processors.domain.digest import merge, parts
+from processors.domain.digest import PartBuilder, merge
 from processors.domain.state import ComplaintState
 from schemas.admin_units import load
 
 UNITS = load("2025")
 
 UTC = dt.timezone.utc
+
+
+def parts(states, now: dt.datetime, max_items: int, units) -> dict[str, dict]:
+    """Each province's part of one partition, as the digest tick builds it."""
+    builder = PartBuilder(now, max_items, units)
+    for cid, state in states:
+        builder.add(cid, state)
+    return builder.build()
 NOW = dt.datetime(2021, 11, 10, 0, 0, tzinfo=UTC)  # 07:00 ICT
 
 

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import uuid
-from dataclasses import replace
 
 import psycopg2
 import pytest

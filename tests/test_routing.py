@@ -4,7 +4,7 @@ import pytest
 
 from processors.domain.routing import route
 from schemas.admin_units import load
-from schemas.models import ComplaintSubmitted, Delegation
+from schemas.models import ComplaintSubmitted, Delegation, Routing
 from schemas.topics import Topics
 from tests.fixtures import FULL_DOSE, complaint, routing_cases
 
@@ -166,6 +166,6 @@ def test_routing_block_carries_deadline_on_event_time():
 
     c = ComplaintSubmitted.model_validate(complaint(province="48", recorded_at="2021-11-08T23:30:00+07:00"))
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    block = route(c, {}, UNITS).routing_block(c, now)
+    block = Routing.model_validate(route(c, {}, UNITS).routing_json(c, now))  # the model accepts it
     assert block.deadline.isoformat() == "2021-11-10T23:30:00+07:00"
     assert block.routed_at == now and block.warnings == []

@@ -21,8 +21,7 @@ from producers.client import ComplaintPublisher, InvalidEvent, PublishError
 from processors.ops.readback import read_committed
 from schemas.admin_units import load
 from tests.fixtures import complaint
-from tests.kafka_helpers import wait_for_records
-from tests.test_identities_integration import TOPICS, as_role, writable
+from tests.test_identities_integration import TOPICS, writable
 
 pytestmark = pytest.mark.integration
 UNITS = load("2025")

@@ -45,10 +45,6 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
     return tuple(sorted(stages, key=lambda s: s.after))
 
 
-def ts(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
 def due_at(state: ComplaintState, stage: Stage) -> dt.datetime:
     return state.recorded + stage.after
 

@@ -79,14 +79,6 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in text)
 
 
-def parts(states: Iterable[tuple[str, ComplaintState]], now: dt.datetime, max_items: int,
-          units: AdminUnits) -> dict[str, dict]:
-    builder = PartBuilder(now, max_items, units)
-    for cid, state in states:
-        builder.add(cid, state)
-    return builder.build()
-
-
 def merge(province: str, digest_date: dt.date, collected: Iterable[dict[str, Any]], now: dt.datetime,
           max_items: int) -> DailyDigest:
     by_handler: dict[str, int] = {}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from schemas.admin_units import AdminUnits
-from schemas.models import ComplaintSubmitted, Delegation, Handler, Routing
+from schemas.models import ComplaintSubmitted, Delegation, Handler
 from schemas.topics import Topics
 
 NATIONAL = Handler(level="national", unit_code="VN")
@@ -54,9 +54,6 @@ class Decision:
             assert self.province_code is not None
             return topics.jurisdiction(self.province_code)
         return topics.triage
-
-    def routing_block(self, complaint: ComplaintSubmitted, routed_at: dt.datetime) -> Routing:
-        return Routing.model_validate(self.routing_json(complaint, routed_at))
 
     def routing_json(self, complaint: ComplaintSubmitted, routed_at: dt.datetime) -> dict:
         """The routing block as JSON-ready values, as Routing.model_dump(mode="json") gives

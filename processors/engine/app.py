@@ -2,7 +2,7 @@
 
 This module is the wiring only: topics, tables, the inputs and the timers. What each input and
 each tick does is in processors/domain/handlers.py, called with a Context of the partition
-(processors/shards.py) over the Faust tables' RocksDB databases (processors/engine/stores.py);
+(processors/shards.py) over the Faust tables' RocksDB databases (processors/engine/faust_store.py);
 the same handlers run without a broker in processors/testing/driver.py. Tables are RocksDB with
 changelogs, co-partitioned with complaints.submitted and the resolution topics (all keyed by
 complaint_id); what a chunk of input causes, records and changelog writes, goes out in its
@@ -30,7 +30,7 @@ from processors.engine.delivery import ChunkHandler, handle_directly
 from processors.engine.eos import Outbound, TransactionalSender, Transport
 from processors.engine.recovery import Tables
 from processors.engine.registry import RegistryFollower
-from processors.engine.stores import FaustStore
+from processors.engine.faust_store import FaustStore
 from processors.engine.worker_app import WorkerApp
 from processors.shards import PartitionedStore, ShardContext
 from schemas.admin_units import load as load_units

@@ -19,7 +19,7 @@ module works around them (docs/exactly-once.md has the whole design).
 The fix: an event's outputs *and* its changelog records are handed to the transactional
 producer of the event's source partition in one step, under the same lock Faust's commit
 takes for that transaction (Producer._trn_locks), so a commit falls before or after all
-of them. The local store is written directly (processors/engine/stores.py), without Faust's own
+of them. The local store is written directly (processors/engine/faust_store.py), without Faust's own
 changelog send. On top of that, processors/engine/worker.py rebuilds local RocksDB state from the
 changelogs after an unclean stop, because RocksDB writes are not transactional.
 

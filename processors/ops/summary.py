@@ -9,7 +9,6 @@ from collections import Counter
 from processors.ops.readback import read_committed
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
-from schemas.topics import Topics
 
 
 def router_lag(settings: Settings, topic: str | None = None) -> int | None:

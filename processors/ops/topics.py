@@ -10,7 +10,6 @@ from kafka.errors import TopicAlreadyExistsError
 from schemas.models import MAX_DEAD_LETTER_BYTES
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS
 from schemas.settings import Settings
-from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-encode = orjson.dumps  # as processors/engine/stores.py encodes (Faust's untyped tables: JSON)
+encode = orjson.dumps  # as processors/engine/faust_store.py encodes (Faust's untyped tables: JSON)
 decode = orjson.loads
 
 
