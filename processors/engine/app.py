@@ -151,7 +151,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
     gate = app.timer_gate
     units = load_units(settings.admin_map)
     registry = DelegationRegistry(units, topics)
-    follower = RegistryFollower({"bootstrap_servers": settings.kafka_bootstrap, **app.client_security.aiokafka()},
+    follower = RegistryFollower(app.aiokafka_connection(),
                                 topics.delegation_inputs(), registry)
     app.service(follower)
     processed: dict[int, int] = {}  # partition -> last offset of complaints.submitted read

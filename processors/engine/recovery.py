@@ -76,9 +76,7 @@ class SeekThenResumeRecovery(Recovery):
 
     async def _committed_ends(self, tps: Set[TP]) -> dict[TP, int]:
         """The offset of each changelog partition's last committed record, asked of the broker."""
-        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.app.conf.broker)
-        connection = {"bootstrap_servers": bootstrap, **self.app.client_security.aiokafka()}
-        last = await last_committed_offsets(connection, [TopicPartition(tp.topic, tp.partition) for tp in tps],
+        last = await last_committed_offsets(self.app.aiokafka_connection(), [TopicPartition(tp.topic, tp.partition) for tp in tps],
                                             retry_for_s=RECOVERY_RETRY_S)
         return {TP(tp.topic, tp.partition): offset for tp, offset in last.items()}
 

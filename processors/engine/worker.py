@@ -23,6 +23,7 @@ from kafka.admin import KafkaAdminClient
 from processors import metrics
 from processors.engine import startup
 from processors.engine.app import build_app
+from processors.engine.worker_app import WorkerApp
 from processors.engine.changelogs import discard_tables, rebuild_tables
 from processors.engine.startup import CannotStart
 from schemas.kafka_client import ClientPropertiesError
@@ -82,7 +83,7 @@ def changelog_topics(app: faust.App) -> list[str]:
     return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
 
 
-def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
+def prepare(app: WorkerApp, settings: Settings, tabledir: Path) -> None:
     """The checks of processors/engine/startup.py; local tables that belong to another cluster or
     to changelogs deleted since are discarded, and after an unclean stop they are rebuilt
     from the changelogs. Raises CannotStart."""
@@ -111,8 +112,7 @@ def prepare(app: faust.App, settings: Settings, tabledir: Path) -> None:
     print(f"worker: rebuilding the local tables from the changelogs ({tabledir}): the previous run did not stop "
           f"cleanly", file=sys.stderr, flush=True)
     try:
-        rebuilt = rebuild_tables(app, {"bootstrap_servers": settings.kafka_bootstrap,
-                                       **settings.kafka("router").aiokafka()}, settings.partitions)
+        rebuilt = rebuild_tables(app, app.aiokafka_connection(), settings.partitions)
     except Exception as exc:  # the next start rebuilds again: nothing is trusted until one completes
         raise CannotStart(f"cannot rebuild the tables from Kafka at {settings.kafka_bootstrap}: {exc!r}") from exc
     startup.remember_identity(tabledir, identity)

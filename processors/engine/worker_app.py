@@ -28,3 +28,9 @@ class WorkerApp(faust.App):
         self.timer_gate = asyncio.Lock()
         # The inputs whose records go straight to a handler (processors/engine/delivery.py).
         self.direct_inputs = Direct()
+
+    def aiokafka_connection(self) -> dict[str, Any]:
+        """The arguments of a plain aiokafka client to this app's cluster as the worker
+        (recovery's committed ends, the changelog rebuild, the registry follower)."""
+        bootstrap = ",".join(f"{url.host}:{url.port}" for url in self.conf.broker)
+        return {"bootstrap_servers": bootstrap, **self.client_security.aiokafka()}
