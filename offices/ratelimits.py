@@ -1,7 +1,7 @@
 """The console's rate limits, counted in PostgreSQL so that every console process shares them.
 
 Flask-Limiter (the `limits` library) counts in memory by default: each process counts alone,
-and two replicas allow twice the sign-in tries and twice the status lookups the README
+and two replicas allow twice the sign-in tries and twice the status lookups docs/offices.md
 promises. Its shared backends (Redis, Memcached, MongoDB) are servers this project does not
 run; the console already has PostgreSQL. This is a `limits` storage for its fixed windows
 (Flask-Limiter's default strategy): one row per key (`console_rate_limits`, unlogged), the

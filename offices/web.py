@@ -464,7 +464,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None,
 
     # Wrong guesses only are counted, so that a third party cannot lock a citizen out: 20 an hour
     # per complaint id and address (the guesser's own), and a cap per complaint id across every
-    # address, so that 10,000 last-four digits still take a botnet (README, "Security").
+    # address, so that 10,000 last-four digits still take a botnet (docs/offices.md, the status lookup).
     @app.get("/api/v1/requests/<complaint_id>.json", endpoint="status_lookup")
     @limiter.limit("30 per minute")
     @limiter.limit("20 per hour", deduct_when=wrong_guess,

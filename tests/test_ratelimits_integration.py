@@ -42,7 +42,7 @@ def test_two_console_processes_share_the_per_complaint_limit(console_settings):
 
 def test_guesses_across_every_address_are_capped_per_complaint_id(console_settings):
     """10,000 last-four digits must not be tried from many addresses at 20 an hour each: 300 wrong
-    guesses a day per id, whoever makes them (the trade-off: README, "Security")."""
+    guesses a day per id, whoever makes them (the trade-off: docs/offices.md, the status lookup)."""
     client = create_app(console_settings).test_client()
     probed = f"CAP-{uuid.uuid4().hex[:8]}"
     codes = [lookup(client, probed, address=f"10.4.{n // 250}.{n % 250}") for n in range(300)]

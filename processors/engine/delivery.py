@@ -5,7 +5,7 @@ ConsumerMessage, an Event, a queue put and get, sensors and a reference count pe
 each delivery wrapped in four tasks and an `asyncio.wait` (`wait_first`) so that a
 rebalance can abandon it. The router's agents only took events in batches and handed them
 to a handler, so for the router's inputs that machinery was a fifth of the worker's CPU
-(profile in README, "Benchmarks"). Here the fetch loop gives each partition's fetched
+(profile in docs/benchmarks.md). Here the fetch loop gives each partition's fetched
 records to the input's handler a chunk at a time and acknowledges their offsets after the
 handler returns (it has sent the chunk's outputs into the partition's transaction), with
 Faust's own bookkeeping: read offsets, gaps left by transaction markers, acked offsets and
