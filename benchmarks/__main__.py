@@ -202,13 +202,14 @@ class Bench:
         self.record_cpu("faust_ceiling_cpu", cpu, self.args.backlog, "the ceiling's worker process")
 
     def faust_ceiling_fanout(self) -> None:
-        log("Faust ceiling, fanned out: the same worker forwarding each submission to one of 63 province topics")
+        log(f"Faust ceiling, fanned out: the same worker forwarding each submission to one of "
+            f"{len(self.ceiling_settings.topics.all_jurisdictions())} province topics")
         target = replace(self.ceiling_settings, topic_prefix=f"bench-{self.run}-fanout.",
                          faust_app_id=f"bench-{self.run}-fanout.router",
                          faust_data_dir=str(OUT / self.run / "fanout"))
         rate, cpu = self.ceiling(target, fanout=True)
         self.record("faust_ceiling_fanout_rate", rate, "complaints/s",
-                    "the same, each submission to one of the 63 jurisdiction topics (the router's fan-out)")
+                    "the same, each submission to one of the jurisdiction topics of the map in force (the router's fan-out)")
         self.record_cpu("faust_ceiling_fanout_cpu", cpu, self.args.backlog, "the fanned-out ceiling's process")
 
     def ceiling(self, target: Settings, fanout: bool) -> tuple[float, float]:

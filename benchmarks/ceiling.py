@@ -6,7 +6,7 @@ Records go from the fetch to the handler a chunk at a time and each chunk's reco
 sent together, through the router's own path (processors.engine.delivery and
 processors.engine.app.chunk_handler). No validation, routing, state or metrics: the router's
 rate divided by this one is the share of the per-event cost that is ours. With `fanout`,
-each submission goes to one of the 63 jurisdiction topics (by a hash of its key) instead
+each submission goes to one of the jurisdiction topics of the map in force (34; by a hash of its key) instead
 of one topic: what the contract's fan-out costs by itself (each partition's transaction
 touches ~70 partitions, each batch holds few records).
 
