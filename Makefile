@@ -22,7 +22,8 @@ WORKERS ?= 1
 help:
 	@echo "make run    start the stack, send a realistic demo load, print where it went"
 	@echo "make test   unit and integration tests on the real Kafka and PostgreSQL"
-	@echo "make setup | up | down | logs | bench | chaos | schemas | clean"
+	@echo "make unit   the unit tests alone: no broker, no database, no process started"
+	@echo "make setup | up | down | logs | integration | bench | chaos | schemas | clean"
 
 $(VENV)/.installed: pyproject.toml
 	@deploy/prerequisites.sh
