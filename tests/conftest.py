@@ -85,12 +85,14 @@ def scratch_topics(kafka: Settings) -> Iterator:
         delete_topics(settings)
 
 
-def process_factory(args: list[str], ready_line: str, default_name: str, defaults, tmp_path: Path) -> Iterator:
-    """Start processes of ours with given (or default) settings; all stopped at teardown."""
+def process_factory(args: list[str], ready_line: str, default_name: str, defaults, tmp_path: Path,
+                    own=lambda settings, name: settings) -> Iterator:
+    """Start processes of ours with given (or default) settings, `own` making what each
+    process must not share its own; all stopped at teardown."""
     started: list[Process] = []
 
     def start(settings: Settings | None = None, name: str = default_name) -> Process:
-        p = Process(args, settings or defaults(name), tmp_path / f"{name}.log", ready_line=ready_line)
+        p = Process(args, own(settings or defaults(name), name), tmp_path / f"{name}.log", ready_line=ready_line)
         started.append(p)
         return p.start()
 
@@ -101,8 +103,16 @@ def process_factory(args: list[str], ready_line: str, default_name: str, default
 
 @pytest.fixture
 def worker_factory(kafka: Settings, tmp_path: Path) -> Iterator:
+    def own_tables(settings: Settings, name: str) -> Settings:
+        """Settings derived from the session's keep its data dir, the deployment's own
+        (.run/faust): each worker gets one in the test's directory instead, unless the test
+        chose one (a restart that must find the tables it left)."""
+        if settings.faust_data_dir == kafka.faust_data_dir:
+            return replace(settings, faust_data_dir=str(tmp_path / name))
+        return settings
+
     yield from process_factory(["processors", "worker"], "Worker ready", "worker", lambda name: replace(
-        kafka, faust_data_dir=str(tmp_path / name), worker_metrics_port=free_port()), tmp_path)
+        kafka, worker_metrics_port=free_port()), tmp_path, own=own_tables)
 
 
 @pytest.fixture

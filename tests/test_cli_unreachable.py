@@ -53,7 +53,8 @@ def test_a_client_properties_file_that_cannot_be_honoured_is_one_line(args, tmp_
                     "sasl.jaas.config=ScramLoginModule required username=\"office-79\" password=\"s3cret\";\n"
                     "ssl.keystore.password=s3cret\n")
     done = run(args, kafka_client_properties=str(path), kafka_bootstrap=f"127.0.0.1:{free_port()}",
-               worker_metrics_port=free_port(), sink_metrics_port=free_port())
+               worker_metrics_port=free_port(), sink_metrics_port=free_port(),
+               faust_data_dir=str(tmp_path / "faust"))  # never the deployment's tables
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr
     assert f"unsupported client setting(s) in {path}: ssl.keystore.password" in done.stderr
     assert "s3cret" not in done.stderr
