@@ -24,7 +24,8 @@ import faust
 import mode.loop
 
 from processors.domain.ports import Context, Incoming, Record
-from processors.engine.app import Shards, chunk_handler, faust_app
+from processors.engine.app import chunk_handler, faust_app
+from processors.shards import Shards
 from processors.engine.delivery import handle_directly
 from processors.engine.eos import TransactionalSender
 from schemas.settings import Settings

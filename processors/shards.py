@@ -85,7 +85,6 @@ class ShardContext:
     def __init__(self, partition: int, partitions: int, now: dt.datetime, stores: Mapping[str, PartitionedStore],
                  locals_: dict[str, Any]) -> None:
         self.partition = partition
-        self.partitions = partitions
         self.now = now
         self.shard = Shard(partition, partitions)
         self.records: list[Record] = []
@@ -100,7 +99,7 @@ class ShardContext:
         self.records.append(record)
 
     def owns(self, key: str) -> bool:
-        return key_partition(key, self.partitions) == self.partition
+        return key_partition(key, self.shard.count) == self.partition
 
     def local(self, name: str, factory: Callable[[], T]) -> T:
         found = self._locals.get(name)
@@ -116,3 +115,27 @@ class ShardContext:
         self.writes.clear()
         self.records = []
         return writes, records
+
+
+P = TypeVar("P")
+
+
+class Shards:
+    """Each partition's Context: its tables (the stores) and its in-memory state, kept here
+    until a rebalance may have changed the partition elsewhere (the owner drops `locals`)."""
+
+    def __init__(self, stores: Mapping[str, PartitionedStore], partitions: int) -> None:
+        self.stores, self.partitions = stores, partitions
+        self.locals: dict[int, dict[str, Any]] = {}
+
+    def context(self, partition: int, now: dt.datetime) -> ShardContext:
+        return ShardContext(partition, self.partitions, now, self.stores, self.locals.setdefault(partition, {}))
+
+    @staticmethod
+    def outgoing(ctx: ShardContext, placed: Callable[[str, bytes | None, bytes | None, int | None], P]) -> list[Any]:
+        """What the context's handlers wrote (the stores' changelog records, as they are) and
+        sent, each sent record `placed` on a partition: the context's when it is keyed like
+        its input, else None (the producer's partitioner places it)."""
+        writes, records = ctx.take()
+        return [*writes, *(placed(r.topic, r.key, r.value, ctx.partition if r.copartitioned else None)
+                           for r in records)]

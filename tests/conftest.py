@@ -59,12 +59,14 @@ def base_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def kafka(base_settings: Settings) -> Iterator[Settings]:
+def kafka(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings under a fresh topic prefix, with every topic of the contract created, and
-    deleted after the session (a development broker would run out of open files)."""
+    deleted after the session (a development broker would run out of open files). Their
+    tables' directory is the session's, never the deployment's (.run/faust)."""
     require_kafka(base_settings)
     run = uuid.uuid4().hex[:8]
-    settings = replace(base_settings, topic_prefix=f"test-{run}.", partitions=3, faust_app_id=f"test-{run}.router")
+    settings = replace(base_settings, topic_prefix=f"test-{run}.", partitions=3, faust_app_id=f"test-{run}.router",
+                       faust_data_dir=str(tmp_path_factory.mktemp("faust")))
     ensure_topics(settings)
     yield settings
     delete_topics(settings)
@@ -104,9 +106,9 @@ def process_factory(args: list[str], ready_line: str, default_name: str, default
 @pytest.fixture
 def worker_factory(kafka: Settings, tmp_path: Path) -> Iterator:
     def own_tables(settings: Settings, name: str) -> Settings:
-        """Settings derived from the session's keep its data dir, the deployment's own
-        (.run/faust): each worker gets one in the test's directory instead, unless the test
-        chose one (a restart that must find the tables it left)."""
+        """Settings derived from the session's share its tables' directory: each worker gets
+        its own in the test's directory instead, unless the test chose one (a restart that
+        must find the tables it left)."""
         if settings.faust_data_dir == kafka.faust_data_dir:
             return replace(settings, faust_data_dir=str(tmp_path / name))
         return settings

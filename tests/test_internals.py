@@ -13,7 +13,7 @@ import pytest
 from faust.transport.conductor import Conductor
 
 from processors.engine import internals, startup
-from processors.engine.internals import RELIED_ON, problems, where
+from processors.engine.internals import RELIED_ON, assigned_on_self, problems, where
 
 ENGINE = Path(internals.__file__).parent
 LISTED = {name for _, names in RELIED_ON for name in names}
@@ -67,12 +67,10 @@ def own_names() -> set[str]:
     """Functions, classes and attributes the engine defines itself (self.x = ...)."""
     names: set[str] = set()
     for path in ENGINE.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
-                    and isinstance(node.value, ast.Name) and node.value.id == "self":
-                names.add(node.attr)
+        tree = ast.parse(path.read_text())
+        names |= assigned_on_self(tree)
+        names |= {node.name for node in ast.walk(tree)
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     return names
 
 

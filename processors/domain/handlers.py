@@ -234,7 +234,7 @@ class Handlers:
         self.judge_waiting(ctx, cid, state)
         self.start_clock(ctx, cid, state)
         self.save(ctx, cid, state)
-        ctx.send(result.output._replace(copartitioned=True))  # keyed by complaint_id, as escalations
+        ctx.send(result.output)  # keyed by complaint_id, as escalations: copartitioned
         d = result.decision
         metrics.routed(d.route, d.province_code or "", d.level or "", d.handler.level).inc()
         for kind in d.warnings:

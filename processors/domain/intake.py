@@ -228,7 +228,9 @@ def process(raw: bytes | None, key: bytes | None, source: Source, *, now: dt.dat
     topic = decision.topic(topics)
     routing = decision.routing_json(complaint, now)
     value = routed_value(raw, routing)
-    return Result("routed", Record(topic, complaint.complaint_id.encode("utf-8"), value), complaint, decision,
+    # Keyed by complaint_id like the submission: it stays on the submission's partition.
+    return Result("routed", Record(topic, complaint.complaint_id.encode("utf-8"), value, copartitioned=True),
+                  complaint, decision,
                   table_record(complaint, routing, topic, earlier, raw))
 
 

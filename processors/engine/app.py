@@ -32,7 +32,7 @@ from processors.engine.recovery import Tables
 from processors.engine.registry import RegistryFollower
 from processors.engine.faust_store import FaustStore
 from processors.engine.worker_app import WorkerApp
-from processors.shards import PartitionedStore, ShardContext
+from processors.shards import Shards
 from schemas.admin_units import load as load_units
 from schemas.kafka_client import ClientSecurity
 from schemas.models import MAX_DEAD_LETTER_BYTES
@@ -46,7 +46,7 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
-def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
+def faust_app(settings: Settings, app_id: str | None = None) -> WorkerApp:
     """The Faust app with this project's settings, no inputs yet (also the benchmark's
     ceiling app, which must run with the same settings)."""
     security = settings.kafka("router")
@@ -79,7 +79,6 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     return app
 
 
-
 def faust_credentials(security: ClientSecurity) -> Any:
     """Faust's broker_credentials for a client file's security, or None without security."""
     if security.sasl:
@@ -98,26 +97,6 @@ def incoming(record: Any) -> Incoming:
                     None if timestamp is None else timestamp / 1000)
 
 
-class Shards:
-    """Each partition's Context for the handlers: its tables (the stores) and its in-memory
-    state, kept here until a rebalance may have changed the partition elsewhere."""
-
-    def __init__(self, stores: dict[str, PartitionedStore], partitions: int) -> None:
-        self.stores, self.partitions = stores, partitions
-        self.locals: dict[int, dict[str, Any]] = {}
-
-    def context(self, partition: int, now: dt.datetime) -> ShardContext:
-        return ShardContext(partition, self.partitions, now, self.stores, self.locals.setdefault(partition, {}))
-
-    @staticmethod
-    def outgoing(ctx: ShardContext) -> list[Outbound]:
-        """What the handlers wrote (changelog records) and sent, for the partition's transaction:
-        a record keyed like its input goes to the input's partition."""
-        writes, records = ctx.take()
-        return [*writes, *(Outbound(r.topic, r.key, r.value, ctx.partition if r.copartitioned else None)
-                           for r in records)]
-
-
 def chunk_handler(sender: TransactionalSender, shards: Shards,
                   handle: Callable[[Incoming, Context], None]) -> ChunkHandler:
     """Handle a chunk of one source partition's records, then send every record they cause
@@ -130,7 +109,7 @@ def chunk_handler(sender: TransactionalSender, shards: Shards,
         ctx = shards.context(tp.partition, utcnow())
         for record in records:
             handle(incoming(record), ctx)
-        out = shards.outgoing(ctx)
+        out = shards.outgoing(ctx, Outbound)
         if out:
             await sender.send_atomically(tp, out)
 
@@ -143,7 +122,7 @@ async def run_slices(steps: Iterator[None]) -> None:
         await asyncio.sleep(0)
 
 
-def build_app(settings: Settings | None = None) -> faust.App:
+def build_app(settings: Settings | None = None) -> WorkerApp:
     settings = settings or Settings.from_env()
     topics = settings.topics
     app = faust_app(settings)
@@ -203,7 +182,7 @@ def build_app(settings: Settings | None = None) -> faust.App:
                 steps = step(ctx)
                 if steps is not None:
                     await run_slices(steps)
-                records = shards.outgoing(ctx)
+                records = shards.outgoing(ctx, Outbound)
                 if records:
                     tp = TP(topics.submitted, partition)
                     await sender.send_atomically(tp, records)

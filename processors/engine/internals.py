@@ -91,9 +91,14 @@ def instance_attributes(klass: type) -> frozenset[str]:
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
     except (OSError, TypeError):  # a builtin or C extension: no source
         return frozenset()
-    return frozenset(node.attr for node in ast.walk(tree)
-                     if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
-                     and isinstance(node.value, ast.Name) and node.value.id == "self")
+    return frozenset(assigned_on_self(tree))
+
+
+def assigned_on_self(tree: ast.AST) -> set[str]:
+    """The attributes code assigns as `self.<name> = ...`."""
+    return {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name) and node.value.id == "self"}
 
 
 def key(cls: type, name: str) -> str:
@@ -145,8 +150,9 @@ def problems(installed: dict[str, str] | None = None, locked: dict[str, str] | N
 
 def main(argv: list[str]) -> int:
     if argv[1:] == ["lock"]:
-        LOCK.write_text(json.dumps(fingerprints(), indent=1, sort_keys=True) + "\n")
-        print(f"{LOCK}: {len(fingerprints())} methods")
+        held = fingerprints()
+        LOCK.write_text(json.dumps(held, indent=1, sort_keys=True) + "\n")
+        print(f"{LOCK}: {len(held)} methods")
         return 0
     found = problems()
     for line in found:

@@ -22,7 +22,7 @@ from processors.domain.delegations import DelegationRegistry
 from processors.domain.handlers import Handlers
 from processors.domain.ports import Incoming
 from processors.domain.state import ComplaintState
-from processors.shards import ShardContext, key_partition
+from processors.shards import ShardContext, Shards, key_partition
 from processors.testing.memory import MemoryStore, Sent
 from schemas.admin_units import load as load_units
 from schemas.settings import Settings
@@ -35,19 +35,18 @@ class MemoryDriver:
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.registry = DelegationRegistry(load_units(self.settings.admin_map), self.topics)
         self.stores = {name: MemoryStore(name) for name in ("complaints", "marks", "digests")}
+        self.shards = Shards(self.stores, self.settings.partitions)
         self.records: list[Sent] = []  # everything sent, changelog records included
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
         self.restart()
 
     # -- the shards ------------------------------------------------------------------------------
     def context(self, partition: int) -> ShardContext:
-        return ShardContext(partition, self.settings.partitions, self.now, self.stores, self.locals[partition])
+        return self.shards.context(partition, self.now)
 
     def collect(self, ctx: ShardContext) -> list[Sent]:
         """What a context's handlers wrote and sent, as the broker would get it."""
-        writes, records = ctx.take()
-        out = [*writes, *(Sent(r.topic, r.key, r.value, ctx.partition if r.copartitioned else None)
-                          for r in records)]
+        out = self.shards.outgoing(ctx, Sent)
         self.records.extend(out)
         return out
 
@@ -107,7 +106,8 @@ class MemoryDriver:
             if "admin_map" in changes:  # a new registry reads the topics again: the old map's grants lapse
                 self.registry = DelegationRegistry(load_units(self.settings.admin_map), self.topics)
         self.handlers = Handlers(self.settings, load_units(self.settings.admin_map), self.registry)
-        self.locals: dict[int, dict[str, Any]] = {p: {} for p in range(self.settings.partitions)}
+        self.shards.partitions = self.settings.partitions
+        self.shards.locals.clear()
         for partition in range(self.settings.partitions):  # as if every partition were assigned
             ctx = self.context(partition)
             for _ in self.handlers.index(ctx):
@@ -153,7 +153,7 @@ class MemoryDriver:
         return sum(len(self.handlers.deadlines(self.context(p))) for p in range(self.settings.partitions))
 
     def export_gauges(self) -> None:
-        self.handlers.export_gauges(self.locals.values(), self.now)
+        self.handlers.export_gauges(self.shards.locals.values(), self.now)
 
     # -- outputs ---------------------------------------------------------------------------------
     def sent(self, topic: str) -> list[Sent]:
