@@ -61,10 +61,13 @@ def open311(row: dict[str, Any], units: AdminUnits, now: dt.datetime, lang: str 
         level, unit = row["handler_level"], row["handler_unit"]
         note = "routing" if row["route"] is None else "overdue" if row["deadline"] < now else "open"
     times = [t for t in (row["recorded_at"], row["routed_at"], row["escalated_at"], row["resolved_at"]) if t]
+    notes = translate(lang, f"status_{note}", deadline=local(row["deadline"]))
+    if resolved and row.get("response"):  # the office's words for the citizen (contract, "Closing the loop")
+        notes = f"{notes} {row['response']}"
     return {
         "service_request_id": row["complaint_id"],
         "status": "closed" if resolved else "open",
-        "status_notes": translate(lang, f"status_{note}", deadline=local(row["deadline"])),
+        "status_notes": notes,
         "service_code": row["category"],
         "agency_responsible": agency(units, level, unit, lang, row["site_name"]),
         "requested_datetime": row["recorded_at"].astimezone(ICT).isoformat(timespec="seconds"),

@@ -179,13 +179,13 @@ def status(conn: psycopg2.extensions.connection, complaint_id: str) -> dict[str,
     found = _rows(conn, """
         WITH first_resolution AS (
             SELECT DISTINCT ON (complaint_id) complaint_id, resolved_at, outcome, resolved_by_level,
-                   resolved_by_unit, stored_at
+                   resolved_by_unit, stored_at, payload ->> 'response' AS response
             FROM accepted_resolutions WHERE complaint_id = %(id)s ORDER BY complaint_id, resolved_at
         )
         SELECT c.complaint_id, c.category, c.recorded_at, c.deadline, c.stored_at,
                c.payload #>> '{citizen,phone}' AS phone, c.payload #>> '{site,name}' AS site_name,
                r.route, r.province_code, r.handler_level, r.handler_unit, r.routed_at,
-               f.resolved_at, f.outcome, f.resolved_by_level, f.resolved_by_unit,
+               f.resolved_at, f.outcome, f.resolved_by_level, f.resolved_by_unit, f.response,
                (SELECT max(escalated_at) FROM escalations e WHERE e.complaint_id = c.complaint_id) AS escalated_at
         FROM complaints c
         LEFT JOIN routes r USING (complaint_id)

@@ -37,6 +37,20 @@ def cmd_submit(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
     return 0
 
 
+def correction(text: str) -> dict[str, Any]:
+    """ACTION:DOSE[:VACCINE:DATE[:LOT]] as a correction of the contract (validated with the
+    resolution before it is sent)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 4, 5) or not parts[1].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not ACTION:DOSE[:VACCINE:DATE[:LOT]]")
+    value: dict[str, Any] = {"action": parts[0], "dose_number": int(parts[1])}
+    if len(parts) >= 4:
+        value.update(vaccine=parts[2], vaccinated_on=parts[3])
+    if len(parts) == 5:
+        value["lot_number"] = parts[4]
+    return value
+
+
 def cmd_resolve(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
     resolved_at = args.at or utcnow().isoformat()
     event: dict[str, Any] = {
@@ -47,6 +61,10 @@ def cmd_resolve(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
     }
     if args.note:
         event["note"] = args.note
+    if args.response:
+        event["response"] = args.response
+    if args.correction:
+        event["corrections"] = args.correction
     meta = pub.publish_resolution(event)
     print(f"resolved {args.complaint_id} ({args.outcome}) -> {meta.topic}[{meta.partition}]@{meta.offset}")
     return 0
@@ -166,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--outcome", choices=["updated", "rejected", "duplicate", "referred"], default="updated")
     r.add_argument("--level", choices=["site", "province", "district", "commune", "national"], required=True)
     r.add_argument("--unit", required=True, help="unit code of the office or site that resolved it")
-    r.add_argument("--note")
+    r.add_argument("--note", help="internal: never leaves the offices")
+    r.add_argument("--response", help="for the citizen: what was found and done (at most 2,000 characters)")
+    r.add_argument("--correction", action="append", type=correction, metavar="ACTION:DOSE[:VACCINE:DATE[:LOT]]",
+                   help="a change to the citizen's record (outcome updated only; repeatable): "
+                        "add:2:Comirnaty:2021-10-01, replace:1:Vero Cell:2021-08-02:L123, remove:3")
     r.add_argument("--at", help="resolved_at, ISO 8601 with offset (default: now)")
     r.add_argument("--event-id")
     r.set_defaults(func=cmd_resolve)

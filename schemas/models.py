@@ -199,6 +199,20 @@ class Dose(_Strict):
         return bool(self.dose_number and self.vaccine and self.vaccine.strip() and self.vaccinated_on)
 
 
+class Correction(Dose):
+    """A change to the citizen's record a result makes (contract, "Closing the loop"): a dose
+    in the `doses` shape, with what to do with it. `replace` and `remove` name the
+    dose_number they change."""
+
+    action: Literal["add", "replace", "remove"]
+
+    @model_validator(mode="after")
+    def _names_the_dose_it_changes(self) -> "Correction":
+        if self.action in ("replace", "remove") and self.dose_number is None:
+            raise ValueError(f"a correction that would {self.action} a dose names its dose_number")
+        return self
+
+
 class ComplaintSubmitted(_Event, _CleanText):
     schema_version: Literal[1] = 1
     event_id: EventId
@@ -296,7 +310,18 @@ class ComplaintResolved(_Event, _CleanText):
     resolved_at: Timestamp
     resolved_by: ResolvedBy
     outcome: Outcome
-    note: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
+        None, description="Internal: never leaves the offices")
+    response: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="For the citizen: what was found and done")
+    corrections: list[Correction] | None = Field(
+        None, description="Changes to the citizen's vaccination record; only with outcome updated")
+
+    @model_validator(mode="after")
+    def _corrections_only_when_updated(self) -> "ComplaintResolved":
+        if self.corrections and self.outcome != "updated":
+            raise ValueError(f"corrections come only with outcome updated, not {self.outcome}")
+        return self
 
     def check_not_future(self, now: dt.datetime) -> None:
         """Rule 5 for resolutions: resolved_at at most 5 minutes after `now`."""

@@ -130,3 +130,13 @@ def test_the_chart_stacks_each_day_and_names_every_bar():
     assert "<title>30/11 Open: 2</title>" in svg
     assert 'text-anchor="end">30/11' in svg
     assert str(sla_chart([], {"title": "", "in_time": "", "late": "", "overdue": "", "open": ""})).endswith("</svg>")
+
+
+def test_the_public_answer_carries_the_offices_response_once_closed():
+    closed = open311(status_row(resolved_at=dt.datetime(2026, 11, 25, 1, tzinfo=UTC), outcome="updated",
+                                resolved_by_level="province", resolved_by_unit="79",
+                                response="Đã bổ sung mũi 2 (Comirnaty, 01/10/2021) vào hồ sơ."),
+                     UNITS, dt.datetime(2026, 11, 25, tzinfo=UTC))
+    assert closed["status_notes"].endswith("Đã bổ sung mũi 2 (Comirnaty, 01/10/2021) vào hồ sơ.")
+    still_open = open311(status_row(response="not yet"), UNITS, dt.datetime(2026, 11, 25, tzinfo=UTC))
+    assert "not yet" not in still_open["status_notes"]  # only a counted result's response is shown

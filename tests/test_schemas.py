@@ -145,3 +145,29 @@ def test_resolution_outcome_and_level_are_checked():
         ComplaintResolved.model_validate({**ok, "outcome": "ignored"})
     with pytest.raises(ValidationError, match="resolved_at"):
         ComplaintResolved.model_validate({**ok, "resolved_at": "2021-11-09T10:00:00"})
+
+
+RESOLUTION = {"schema_version": 1, "event_id": "r-1", "complaint_id": "C-1", "outcome": "updated",
+              "resolved_at": "2026-11-25T09:00:00+07:00", "resolved_by": {"level": "province", "unit_code": "79"}}
+
+
+def test_a_result_may_answer_the_citizen_and_correct_the_record():
+    r = ComplaintResolved.model_validate({**RESOLUTION, "response": "Đã bổ sung mũi 2.", "corrections": [
+        {"action": "add", "dose_number": 2, "vaccine": "Comirnaty", "vaccinated_on": "2021-10-01"},
+        {"action": "remove", "dose_number": 3}]})
+    assert [(c.action, c.dose_number) for c in r.corrections] == [("add", 2), ("remove", 3)]
+    assert r.response == "Đã bổ sung mũi 2."
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"outcome": "rejected", "corrections": [{"action": "add", "dose_number": 2}]}, "only with outcome updated"),
+    ({"corrections": [{"action": "replace", "vaccine": "Vero Cell"}]}, "names its dose_number"),
+    ({"corrections": [{"action": "fix", "dose_number": 1}]}, "corrections.0.action"),
+    ({"corrections": [{"action": "add", "dose_number": 1, "batch": "x"}]}, "corrections.0.batch"),
+    ({"response": "x" * 2001}, "response"),
+    ({"response": "a\x00b"}, "forbidden_character"),
+])
+def test_a_result_that_cannot_correct_the_record_is_refused_by_name(changes, fragment):
+    with pytest.raises(ValidationError) as refused:
+        ComplaintResolved.model_validate({**RESOLUTION, **changes})
+    assert fragment in str(refused.value)
