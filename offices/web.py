@@ -44,6 +44,31 @@ from schemas.times import utcnow
 
 OUTCOMES = ("updated", "rejected", "duplicate", "referred")
 log = logging.getLogger(__name__)
+# Correction rows on the result form (a result rarely changes more than a dose or two).
+CORRECTION_ROWS = 3
+
+
+def corrections_from(form: Any) -> list[dict[str, Any]]:
+    """The filled correction rows of the result form, in the contract's shape; a row without
+    an action is empty. Values are passed as typed; the publisher's validation names what is
+    wrong (a dose number that is not one, a date, a replace without its dose)."""
+    found = []
+    for i in range(CORRECTION_ROWS):
+        action = form.get(f"corr_action_{i}", "")
+        if not action:
+            continue
+        row: dict[str, Any] = {"action": action}
+        dose = form.get(f"corr_dose_{i}", "").strip()
+        if dose:
+            row["dose_number"] = int(dose) if dose.isdigit() else dose
+        for field, name in (("vaccine", "vaccine"), ("vaccinated_on", "date"), ("lot_number", "lot")):
+            value = form.get(f"corr_{name}_{i}", "").strip()
+            if value:
+                row[field] = value
+        found.append(row)
+    return found
+
+
 # How long a sent result may take to reach the record before the page returns without it.
 RECORD_WAIT_S = 5.0
 SERVE_THREADS = 8  # waitress's (offices/__main__.py)
@@ -318,7 +343,7 @@ def create_app(settings: Settings, units: AdminUnits | None = None,
             abort(404)
         item["urgency"], item["hours"] = urgency(item["deadline"], utcnow())
         return render_template("complaint.html", c=item, s=item["submitted"], r=item["routing"],
-                               outcomes=OUTCOMES)
+                               outcomes=OUTCOMES, correction_rows=CORRECTION_ROWS)
 
     @app.post("/office/complaints/<complaint_id>/result", endpoint="record_result")
     def record_result(complaint_id: str):
@@ -337,6 +362,12 @@ def create_app(settings: Settings, units: AdminUnits | None = None,
                  "resolved_at": utcnow().isoformat(timespec="milliseconds"),
                  "resolved_by": {"level": account.level, "unit_code": account.unit_code},
                  "outcome": outcome, "note": note}
+        response = request.form.get("response", "").strip()
+        if response:
+            event["response"] = response
+        corrections = corrections_from(request.form)
+        if corrections:
+            event["corrections"] = corrections  # the publisher validates them as the contract does
         try:
             publishers(account.role).publish_resolution(event)
         except (InvalidEvent, PublishError) as exc:

@@ -163,6 +163,9 @@ def queue_ids(page) -> set[str]:
     return set(page.locator("tr[data-complaint]").evaluate_all("rows => rows.map(r => r.dataset.complaint)"))
 
 
+REPLY = "Hồ sơ của bạn đã được bổ sung mũi 2 (Comirnaty, 01/10/2021)."
+
+
 def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -204,6 +207,11 @@ def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
     stale.goto(page.url)
     page.check("input[value=updated]")
     page.fill("textarea[name=note]", "Đã bổ sung mũi 2 vào hệ thống")
+    page.fill("textarea[name=response]", REPLY)  # what the citizen reads, with a correction of the record
+    page.select_option("select[name=corr_action_0]", "add")
+    page.fill("input[name=corr_dose_0]", "2")
+    page.fill("input[name=corr_vaccine_0]", "Comirnaty")
+    page.fill("input[name=corr_date_0]", "2021-10-01")
     page.click("form.result button[type=submit]")
     page.wait_for_selector(".flash.ok")
     assert stack.ids["unit"] in page.locator(".flash.ok").inner_text()
@@ -220,6 +228,16 @@ def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
                               (stack.ids["unit"],))
     assert read_topic == "complaints.resolved.79"  # where office-79 may write, whoever of 79 signed in
     assert note == "Đã bổ sung mũi 2 vào hệ thống"
+    [(payload,)] = pg_rows(stack.settings, "SELECT payload FROM accepted_resolutions WHERE complaint_id = %s",
+                           (stack.ids["unit"],))
+    given = [{k: v for k, v in c.items() if v is not None} for c in payload["corrections"]]
+    assert payload["response"] == REPLY and given == [
+        {"action": "add", "dose_number": 2, "vaccine": "Comirnaty", "vaccinated_on": "2021-10-01"}]
+    status, _, body = http(f"{stack.url}/api/v1/requests/{stack.ids['unit']}.json"
+                           f"?phone_last4={stack.phones['unit'][-4:]}")
+    [answer] = json.loads(body)
+    assert status == 200 and answer["status"] == "closed" and answer["status_notes"].endswith(REPLY)
+    assert "Đã bổ sung mũi 2 vào hệ thống" not in body.decode()  # the internal note never leaves the offices
     stale.check("input[value=rejected]")
     stale.click("form.result button[type=submit]")
     assert stale.locator(".flash.error").inner_text() == "This complaint has a result."
@@ -254,6 +272,13 @@ def test_a_province_sees_its_whole_province_and_resolves_a_delegated_complaint(s
     page.goto(f"{stack.url}/office/?q={stack.ids['province']}")
     assert stack.ids["province"] in queue_ids(page)
     page.goto(f"{stack.url}/office/complaints/{stack.ids['old_address']}")
+    page.check("input[value=referred]")  # a correction with another outcome: refused, by name, nothing sent
+    page.select_option("select[name=corr_action_0]", "remove")
+    page.fill("input[name=corr_dose_0]", "1")
+    page.click("form.result button[type=submit]")
+    assert "only with outcome updated" in page.locator(".flash.error").inner_text()
+    assert pg_rows(stack.settings, "SELECT 1 FROM console_results WHERE complaint_id = %s",
+                   (stack.ids["old_address"],)) == []
     page.check("input[value=referred]")
     page.click("form.result button[type=submit]")
     page.wait_for_selector(".flash.ok")
