@@ -45,6 +45,16 @@ TIME_TO_RESOLUTION = Histogram(
 RESOLUTIONS_EXPIRED = Counter(
     "complaints_resolutions_expired_total",
     "Resolutions whose complaint never arrived, dropped after PENDING_RESOLUTION_TTL_S (default 14 days)")
+REASSIGNED = Counter("complaints_reassigned_total",
+                     "Open complaints moved to another unit, by reason (cutover, revocation) and effect "
+                     "(moved; unchanged: resolved, moved already or not a jurisdiction route)",
+                     ["reason", "effect"])
+STATUS_CHANGES = Counter("complaints_status_changes_total",
+                         "ComplaintStatusChanged events sent to complaints.status, by status", ["status"])
+CORRECTIONS = Counter("complaints_record_corrections_total",
+                      "Accepted resolutions with corrections, by effect (sent: a RecordCorrection to "
+                      "complaints.record-corrections; unaddressed: routed before the worker kept the citizen's ID)",
+                      ["effect"])
 DIGESTS = Counter("complaints_digests_total", "DailyDigest events emitted")
 DELEGATIONS_ACTIVE = Gauge("complaints_delegations_active", "Delegated units in this worker's registry", ["level"])
 REGISTRY_RECORDS = Counter("complaints_delegations_registry_records_total",
@@ -66,7 +76,3 @@ READINESS = Readiness(Gauge("complaints_worker_ready",
 def serve(port: int, host: str = "127.0.0.1") -> None:
     """/metrics, and /ready for `make up` and Kubernetes (schemas/serving.py)."""
     serve_http(port, host, READINESS)
-REASSIGNED = Counter("complaints_reassigned_total",
-                     "Open complaints fed back to move to the unit in force, by reason (cutover) and effect "
-                     "(moved; unchanged: resolved, moved already or not a jurisdiction route)",
-                     ["reason", "effect"])

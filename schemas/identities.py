@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from schemas.admin_units import province_codes
 from schemas.topics import Topics
 
-SERVICE_ROLES = ["admin", "router", "sink", "portal", "site-system", "triage", "delegations"]
+SERVICE_ROLES = ["admin", "router", "sink", "portal", "site-system", "triage", "delegations", "registry"]
 
 
 def office(province_code: str) -> str:
@@ -56,9 +56,16 @@ def grants(topics: Topics, app_id: str = "complaints-router", sink_group: str = 
     # sink: reads everything it records (the dead letters included), its own group.
     read("sink", *topics.recorded())
     out.append(Grant("sink", "READ", "GROUP", sink_group))
-    # portal backends: submissions only.
+    # portal backends: they write submissions and read each complaint's status, to tell the
+    # citizen (groups under their own name); nothing else.
     write("portal", topics.submitted)
-    out.append(Grant("portal", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"))
+    read("portal", topics.status)
+    out += [Grant("portal", "IDEMPOTENT_WRITE", "CLUSTER", "kafka-cluster"),
+            Grant("portal", "READ", "GROUP", "portal", True)]
+    # the immunization registry: the corrections to citizens' records, and nothing else (they
+    # carry the national ID and birth date).
+    read("registry", topics.record_corrections)
+    out.append(Grant("registry", "READ", "GROUP", "registry", True))
     # The writers of resolutions and delegations, each on topics of its own, so that the origin
     # of what they write is proven by the broker ("Who sent it"): only admin writes the shared
     # complaints.resolved and complaints.delegations (replays, migration).

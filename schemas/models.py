@@ -398,6 +398,55 @@ class ResolutionVerdict(_Event):
     resolution: ComplaintResolved
 
 
+class Office(_Strict):
+    """The unit in force handling a complaint, as the citizen is told (a site's or the national
+    triage's name may be unknown)."""
+
+    level: HandlerLevel
+    unit_code: UnitCode
+    name: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+StatusName = Literal["received", "assigned", "reassigned", "escalated", "resolved"]
+
+
+class ComplaintStatusChanged(_Event):
+    """One change of a complaint's status, for the citizen's portal (complaints.status, keyed by
+    complaint_id): once per change, in order per complaint. No personal data beyond the
+    complaint id; the internal note never appears, the response for the citizen does."""
+
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    complaint_id: ComplaintId
+    status: StatusName
+    at: Timestamp
+    office: Office
+    expected_by: Timestamp = Field(description="The complaint's deadline (48 hours after recorded_at)")
+    outcome: Outcome | None = Field(None, description="With status resolved")
+    response: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="With status resolved: the text for the citizen, if the office wrote one")
+
+
+class CorrectedBy(_Strict):
+    level: HandlerLevel
+    unit_code: UnitCode
+
+
+class RecordCorrection(_Event):
+    """What an accepted resolution changes in the citizen's vaccination record, for the registry
+    that issues certificates (complaints.record-corrections, keyed by national_id so that one
+    citizen's corrections stay in order). Never for a resolution the worker does not count."""
+
+    schema_version: Literal[1] = 1
+    event_id: EventId
+    complaint_id: ComplaintId
+    national_id: Annotated[str, StringConstraints(pattern=r"^([0-9]{9}|[0-9]{12})$")]
+    birth_date: Day
+    corrections: Annotated[list[Correction], Field(min_length=1)]
+    corrected_by: CorrectedBy
+    corrected_at: Timestamp = Field(description="The counted resolution's resolved_at")
+
+
 class HandlerCount(_Strict):
     handler: Handler
     open: Annotated[StrictInt, Field(ge=0)]
@@ -449,6 +498,8 @@ ALL_MODELS: dict[str, type[BaseModel]] = {
     "DailyDigest": DailyDigest,
     "DeadLetter": DeadLetter,
     "ResolutionVerdict": ResolutionVerdict,
+    "ComplaintStatusChanged": ComplaintStatusChanged,
+    "RecordCorrection": RecordCorrection,
 }
 
 def describe_errors(exc: Exception) -> str:

@@ -94,6 +94,23 @@ class Topics:
         return self._name("complaints.verdicts")
 
     @property
+    def status(self) -> str:
+        """Each complaint's changes of status (ComplaintStatusChanged), keyed by complaint_id: what
+        the portal tells the citizen."""
+        return self._name("complaints.status")
+
+    @property
+    def record_corrections(self) -> str:
+        """The changes accepted resolutions make to a citizen's vaccination record
+        (RecordCorrection), keyed by national_id: read by the immunization registry only."""
+        return self._name("complaints.record-corrections")
+
+    def notices(self) -> list[str]:
+        """What the worker tells the world beyond the offices: the portal and the registry
+        (contract, "Closing the loop"); not part of the record."""
+        return [self.status, self.record_corrections]
+
+    @property
     def digest_parts(self) -> str:
         """Internal: per-partition parts of the daily digest, keyed by province."""
         return self._name("complaints.internal.digest-parts")
@@ -122,7 +139,8 @@ class Topics:
         return [self.submitted, *self.resolution_inputs(), *self.delegation_inputs()]
 
     def outputs(self) -> list[str]:
-        return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter, self.verdicts]
+        return [*self.routed_outputs(), self.escalations, self.digest, self.dead_letter, self.verdicts,
+                *self.notices()]
 
     def any_jurisdictions(self) -> list[str]:
         """The jurisdiction topics of every map (those of 2025 are codes of 2021 too): what the
@@ -132,7 +150,7 @@ class Topics:
     def recorded(self) -> list[str]:
         """Every topic the PostgreSQL record reads: the worker's verdicts and outputs (not the
         submissions and resolutions it judges), and the delegations."""
-        others = [t for t in self.outputs() if t not in set(self.all_jurisdictions())]
+        others = [t for t in self.outputs() if t not in {*self.all_jurisdictions(), *self.notices()}]
         return [*self.delegation_inputs(), *others, *self.any_jurisdictions()]
 
     def internal(self) -> list[str]:

@@ -130,7 +130,8 @@ def play(steps: list, run: str) -> tuple[MemoryDriver, list[tuple[str, int, int,
         else:
             d.advance(d.now + dt.timedelta(hours=s[1]))
     outputs = [(r.topic, r.partition or 0, n, r.key, r.value) for n, r in enumerate(d.records)
-               if not r.topic.endswith("-changelog") and r.topic != d.topics.digest_parts]
+               if not r.topic.endswith("-changelog") and r.topic != d.topics.digest_parts
+               and r.topic not in d.topics.notices()]  # the portal's and the registry's: not the record's
     return d, inputs + outputs
 
 

@@ -34,6 +34,7 @@ from processors.domain.deadlines import Deadlines
 from processors.domain.digest import PartBuilder, add_part
 from processors.domain.intake import (DELEGATED_LEVELS, check_delegation, internal_error, process, read_resolution,
                                       record_time)
+from processors.domain.notices import Notices, keep_for_notices
 from processors.domain.ports import Context, Incoming, Record
 from processors.domain.routing import Decision, route, successor_decision
 from processors.domain.state import ComplaintState
@@ -117,6 +118,7 @@ class Handlers:
         self.stage_by_number = {s.number: s for s in self.stages}
         self.pending_ttl = dt.timedelta(seconds=settings.pending_resolution_ttl_s)
         self.open = OpenComplaints(units)
+        self.notices = Notices(self.topics, units)
         # input topic -> (its source name in dead-letter marks and metrics, its handler); the
         # names are the contract names without "complaints." as they always were (a mark's key
         # holds it: a new name would forget which offsets were dead-lettered already).
@@ -149,6 +151,7 @@ class Handlers:
         metrics.ESCALATION_DELAY.labels(stage=str(stage.number)).observe(
             max(0.0, (ctx.now - clock.due_at(state, stage)).total_seconds()))
         ctx.send(Record(self.topics.escalations, cid.encode(), event.model_dump_json().encode(), True))
+        self.notices.status(ctx, cid, state, "escalated", event.escalated_at)
 
     def start_clock(self, ctx: Context, cid: str, state: ComplaintState) -> None:
         """Escalate what is overdue on arrival; index the later stages by deadline."""
@@ -231,6 +234,8 @@ class Handlers:
             return
         assert result.output is not None and result.decision is not None and result.record is not None
         state = result.record
+        keep_for_notices(state, result.complaint)
+        self.notices.received(ctx, cid, state)
         self.judge_waiting(ctx, cid, state)
         self.start_clock(ctx, cid, state)
         self.save(ctx, cid, state)
@@ -301,6 +306,7 @@ class Handlers:
             resolution=resolution)
         ctx.send(Record(self.topics.verdicts, cid.encode(), event.model_dump_json().encode(), True))
         if judgement.kind == "counted":
+            self.notices.resolved(ctx, cid, state, resolution)
             if judgement.late:
                 metrics.LATE_RESOLUTIONS.inc()
             hours = (resolution.resolved_at - state.recorded).total_seconds() / 3600
@@ -328,12 +334,12 @@ class Handlers:
             self.verdict(ctx, cid, state, resolution, judgement, read_at, m.key, m.value or b"")
             return
         judgement = clock.judge(state, resolution, self.refusal(state, m.topic))
+        self.verdict(ctx, cid, state, resolution, judgement, read_at, m.key, m.value or b"", m)
         if judgement.kind == "counted":
             state.body = None  # closed: nothing will route it again
-            self.save(ctx, cid, state)
+            self.save(ctx, cid, state)  # after the verdict: its notices are counted in the state
             self.open.change(ctx, state, -1)
             self.track_delegated(ctx, cid, state)
-        self.verdict(ctx, cid, state, resolution, judgement, read_at, m.key, m.value or b"", m)
 
     def on_delegation(self, m: Incoming, ctx: Context) -> None:
         """Every worker's registry ignores an invalid grant, or one its topic's writer may not
@@ -382,6 +388,7 @@ class Handlers:
         self.open.change(ctx, state, +1)
         self.track_delegated(ctx, cid, state)
         metrics.REASSIGNED.labels(reason="cutover", effect="moved").inc()
+        self.notices.status(ctx, cid, state, "reassigned", ctx.now)
         self.save(ctx, cid, state)
         ctx.send(Record(topic, cid.encode(), value, True))
 
@@ -502,6 +509,7 @@ class Handlers:
             state.body = None
         self.track_delegated(ctx, cid, state)
         metrics.REASSIGNED.labels(reason=reason, effect="moved").inc()
+        self.notices.status(ctx, cid, state, "reassigned", ctx.now)
         self.save(ctx, cid, state)
         ctx.send(Record(topic, cid.encode(), value, True))
 

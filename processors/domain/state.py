@@ -43,6 +43,11 @@ class ComplaintState:
     # revoked, the complaint is routed again to its province from it. (Personal data: it is in
     # the worker's changelog topic, which only the router and admin may read.)
     body: str | None = None
+    # The citizen's [national_id, birth_date], kept only while the complaint is open: an accepted
+    # resolution's corrections go to the registry under them (personal data, as `body`).
+    citizen: list | None = None
+    site_name: str | None = None  # a site route's site, named to the citizen
+    status_sent: int | None = None  # status changes sent to the portal so far (names the next one)
 
     @classmethod
     def from_value(cls, value: Any) -> ComplaintState | None:

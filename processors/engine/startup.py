@@ -46,9 +46,10 @@ def check_partitions(admin: KafkaAdminClient, settings: Settings, settle_s: floa
     that is "not yet", retried for up to `settle_s` (the wait is logged); only a count that
     differs is "wrong", refused at once."""
     topics = settings.topics
-    # The outputs too: routed complaints, escalations and verdicts go to the source's partition.
+    # The outputs too: routed complaints, escalations, verdicts and status changes go to the
+    # source's partition.
     keyed_alike = [topics.submitted, *topics.resolution_inputs(), *topics.routed_outputs(), topics.escalations,
-                   topics.verdicts]
+                   topics.verdicts, topics.status]
     deadline = time.monotonic() + settle_s
     announced = False
     while True:
