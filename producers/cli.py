@@ -1,4 +1,4 @@
-"""python -m producers submit | resolve | grant | revoke | generate"""
+"""python -m producers submit | resolve | grant | revoke | generate | status | corrections"""
 
 from __future__ import annotations
 
@@ -171,6 +171,29 @@ def cmd_generate(args: argparse.Namespace, pub: ComplaintPublisher) -> int:
     return 0
 
 
+def cmd_feed(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what the portal (status) or the registry (corrections) receives, one JSON object a
+    line; a value that does not read is reported on stderr and the rest goes on."""
+    from producers.feeds import corrections_feed, status_feed
+
+    opened = status_feed if args.command == "status" else corrections_feed
+    shown = 0
+    with opened(settings, group_id=args.group, from_beginning=not args.new) as feed:
+        for item in feed.read(follow=args.follow, timeout_s=args.timeout):
+            if item.event is None:
+                print(f"{args.command}: partition {item.partition} offset {item.offset}: {item.error}",
+                      file=sys.stderr)
+                continue
+            if args.complaint and item.event.complaint_id not in args.complaint:
+                continue
+            print(item.event.model_dump_json(exclude_none=True), flush=True)
+            shown += 1
+        feed.commit()
+    if not args.follow:
+        print(f"{args.command}: {shown} events", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m producers", description="Publish complaint events to Kafka")
     sub = p.add_subparsers(dest="command", required=True)
@@ -220,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true")
     gen.add_argument("--json", action="store_true", help="print the summary as JSON")
     gen.set_defaults(func=cmd_generate)
+    for name, who, text in (("status", "portal", "what the portal tells citizens: each complaint's status changes"),
+                            ("corrections", "registry", "what the immunization registry applies: record corrections")):
+        f = sub.add_parser(name, help=f"{text} (as the {who} principal)")
+        f.add_argument("--complaint", action="append", metavar="ID", help="only this complaint's (repeatable)")
+        f.add_argument("--follow", action="store_true", help="keep reading what comes (default: stop at the end)")
+        f.add_argument("--group", help=f"a consumer group (its name starts with {who}): resume where it stopped")
+        f.add_argument("--new", action="store_true", help="without --group: only what comes from now on")
+        f.add_argument("--timeout", type=float, help="stop after this many seconds")
+        f.set_defaults(func=cmd_feed)
     return p
 
 
@@ -247,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
+    if args.func is cmd_feed:
+        try:
+            with reported("producers", settings):
+                return cmd_feed(args, settings)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     try:
         with reported("producers", settings), \
                 ComplaintPublisher(settings, role=role_for(args, settings.admin_map),

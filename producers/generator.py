@@ -33,6 +33,12 @@ GIVEN_FEMALE = ["Anh", "Châu", "Dung", "Giang", "Hà", "Hạnh", "Hoa", "Hươn
 MOBILE_PREFIXES = ["032", "033", "034", "035", "036", "037", "038", "039", "070", "076", "077", "078", "079",
                    "081", "082", "083", "084", "085", "086", "088", "089", "090", "091", "093", "094", "096",
                    "097", "098"]
+RESPONSES = {
+    "updated": "Thông tin tiêm chủng của Ông/Bà đã được rà soát và cập nhật.",
+    "rejected": "Sau khi rà soát, thông tin trên hệ thống đã chính xác; không có thay đổi.",
+    "duplicate": "Phản ánh này trùng với một phản ánh trước đó của Ông/Bà, đang được xử lý.",
+    "referred": "Phản ánh đã được chuyển đến đơn vị có thẩm quyền để xử lý tiếp.",
+}
 VACCINES = ["AstraZeneca", "Pfizer", "Moderna", "Vero Cell (Sinopharm)", "Sputnik V", "Abdala", "Hayat-Vax"]
 DESCRIPTIONS = {
     "missing_record": ["Đã tiêm mũi {n} nhưng chưa có trên Sổ sức khỏe điện tử",
@@ -203,10 +209,31 @@ class ComplaintFactory:
         else:
             by = {"level": "national", "unit_code": "VN"}
         outcome = self.rng.choices(["updated", "rejected", "duplicate", "referred"], [70, 15, 10, 5])[0]
-        return {"schema_version": 1, "event_id": f"res-{complaint['complaint_id']}",
-                "complaint_id": complaint["complaint_id"],
-                "resolved_at": resolved_at.astimezone(ICT).isoformat(timespec="seconds"),
-                "resolved_by": by, "outcome": outcome}
+        resolution = {"schema_version": 1, "event_id": f"res-{complaint['complaint_id']}",
+                      "complaint_id": complaint["complaint_id"],
+                      "resolved_at": resolved_at.astimezone(ICT).isoformat(timespec="seconds"),
+                      "resolved_by": by, "outcome": outcome}
+        return {**resolution, **self.reply(complaint, outcome)}
+
+    @staticmethod
+    def reply(complaint: dict[str, Any], outcome: str) -> dict[str, Any]:
+        """What an office tells the citizen and, for a missing or wrong dose it fixed, the record's
+        corrections. (Its own generator, seeded by the complaint id: the main stream of a seed
+        stays what it was.)"""
+        rng = random.Random(complaint["complaint_id"])
+        if outcome != "updated":
+            return {"response": RESPONSES[outcome]}
+        category = complaint.get("category")
+        if category not in ("missing_record", "missing_dose", "incorrect_record") or rng.random() < 0.3:
+            return {"response": RESPONSES["updated"]}
+        doses = [d for d in complaint.get("doses") or () if d.get("dose_number")]
+        number = rng.choice(doses)["dose_number"] if doses else rng.randint(1, 3)
+        fixed = {"dose_number": number, "vaccine": rng.choice(VACCINES),
+                 "vaccinated_on": (dt.date(2021, 7, 1) + dt.timedelta(days=rng.randrange(180))).isoformat()}
+        action = "replace" if category == "incorrect_record" and doses else "add"
+        return {"response": f"Đã {'sửa' if action == 'replace' else 'bổ sung'} mũi {number} trong hồ sơ tiêm chủng "
+                            f"của Ông/Bà; chứng nhận sẽ được cập nhật.",
+                "corrections": [{"action": action, **fixed}]}
 
     def malformed(self, now: dt.datetime) -> tuple[str, bytes]:
         """A payload the router must dead-letter, and its key."""

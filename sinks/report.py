@@ -16,7 +16,10 @@ from schemas.times import ICT
 # The resolution the worker counted (one per complaint at most), with its verdict: late or not,
 # read after the escalation or not (complaints.verdicts; migration 0008). Nothing is judged here.
 FIRST_RESOLUTION = """
-    SELECT complaint_id, resolved_at, late, after_escalation FROM accepted_resolutions
+    SELECT complaint_id, resolved_at, late, after_escalation, outcome,
+           CASE WHEN jsonb_typeof(payload -> 'corrections') = 'array'
+                THEN jsonb_array_length(payload -> 'corrections') ELSE 0 END AS corrections
+    FROM accepted_resolutions
 """
 
 # "province": the one scope of a province's numbers, as its console queue holds them: the
@@ -33,7 +36,8 @@ GROUPINGS = {
 }
 
 SLA_COLUMNS = ["received", "resolved_in_48h", "resolved_late", "open_overdue", "open_in_time",
-               "compliance_pct", "median_h", "p90_h", "escalated_then_in_time"]
+               "compliance_pct", "median_h", "p90_h", "escalated_then_in_time", "updated", "updated_with_corrections",
+               "doses_corrected"]
 
 
 def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: dt.datetime,
@@ -52,6 +56,8 @@ def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: 
                    CASE WHEN f.resolved_at <= %(as_of)s THEN f.resolved_at END AS resolved_at,
                    CASE WHEN f.resolved_at <= %(as_of)s THEN f.late END AS late,
                    CASE WHEN f.resolved_at <= %(as_of)s THEN f.after_escalation END AS after_escalation,
+                   CASE WHEN f.resolved_at <= %(as_of)s THEN f.outcome END AS outcome,
+                   CASE WHEN f.resolved_at <= %(as_of)s THEN f.corrections END AS corrections,
                    (SELECT min(e.escalated_at) FROM escalations e
                     WHERE e.complaint_id = c.complaint_id AND e.stage = 1) AS escalated_at
             FROM complaints c
@@ -75,7 +81,10 @@ def sla(conn: psycopg2.extensions.connection, by: str, start: dt.datetime, end: 
             round((percentile_cont(0.9) WITHIN GROUP (
                 ORDER BY extract(epoch FROM resolved_at - recorded_at)) / 3600)::numeric, 2) AS p90_h,
             count(*) FILTER (WHERE NOT late AND after_escalation AND escalated_at <= %(as_of)s)
-                AS escalated_then_in_time
+                AS escalated_then_in_time,
+            count(*) FILTER (WHERE outcome = 'updated') AS updated,
+            count(*) FILTER (WHERE corrections > 0) AS updated_with_corrections,
+            COALESCE(sum(corrections), 0) AS doses_corrected
         FROM c AS r
         GROUP BY {group}
         ORDER BY {group}

@@ -212,6 +212,10 @@ def test_a_delegated_commune_works_its_queue_in_a_browser(stack, browser):
     page.fill("input[name=corr_dose_0]", "2")
     page.fill("input[name=corr_vaccine_0]", "Comirnaty")
     page.fill("input[name=corr_date_0]", "2021-10-01")
+    preview = page.locator("[data-testid=citizen-preview]").inner_text()  # what the lookup will say
+    assert preview.startswith("Closed: the vaccination record was updated.") and preview.endswith(REPLY)
+    assert "Đã bổ sung mũi 2 vào hệ thống" not in preview  # the note is not the citizen's
+    assert "Doses the citizen reported" in page.locator("[data-testid=reported-doses]").inner_text()
     page.click("form.result button[type=submit]")
     page.wait_for_selector(".flash.ok")
     assert stack.ids["unit"] in page.locator(".flash.ok").inner_text()

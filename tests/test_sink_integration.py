@@ -133,10 +133,15 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
         # All six are overdue on arrival (recorded in 2021): escalated at once. The results
         # go out after that, or one read before its complaint would prevent its escalation.
         wait_for_rows(database, "SELECT count(*) FROM escalations WHERE complaint_id LIKE %s", [(7,)], (like,))
+        # A corrects two doses of the record, B one (the report counts them per office).
+        fixes = {"A": [{"action": "add", "dose_number": 2, "vaccine": "Pfizer", "vaccinated_on": "2021-09-01"},
+                       {"action": "remove", "dose_number": 3}],
+                 "B": [{"action": "replace", "dose_number": 1, "vaccine": "Moderna", "vaccinated_on": "2021-08-01"}]}
         for n, hours in resolved_after_h.items():
             pub.publish_resolution({"schema_version": 1, "event_id": f"res-{tag}-{n}", "complaint_id": cs[n]["complaint_id"],
                                     "resolved_at": (start + dt.timedelta(hours=hours)).isoformat(),
-                                    "resolved_by": {"level": "province", "unit_code": "31"}, "outcome": "updated"})
+                                    "resolved_by": {"level": "province", "unit_code": "31"}, "outcome": "updated",
+                                    **({"corrections": fixes[n]} if n in fixes else {})})
     wait_for_rows(database, "SELECT count(*) FROM routes WHERE complaint_id LIKE %s", [(7,)], (like,))
     wait_for_rows(database, "SELECT count(*) FROM resolutions WHERE complaint_id LIKE %s", [(4,)], (like,))
 
@@ -152,6 +157,7 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
                 p31["open_in_time"]) == (5, 3, 1, 1, 0)
         assert float(p31["median_h"]) == 39.0 and float(p31["p90_h"]) == 49.4
         assert float(p31["compliance_pct"]) == 60.0
+        assert (p31["updated"], p31["updated_with_corrections"], p31["doses_corrected"]) == (4, 2, 3)
         assert table["(site_system)"]["received"] == 1
         p33 = table["33"]
         assert (p33["received"], p33["open_overdue"], p33["open_in_time"], p33["median_h"]) == (1, 0, 1, None)
@@ -180,7 +186,7 @@ def test_sla_report_matches_a_hand_computed_expectation(database, worker_factory
                              cwd=REPO, env={**__import__("os").environ, "DATABASE_URL": database.database_url},
                              capture_output=True, text=True, timeout=60)
     assert csv_out.returncode == 0, csv_out.stderr
-    assert "province,31,5,3,1,1,0,60.0,39.00,49.40,0" in csv_out.stdout.splitlines()
+    assert "province,31,5,3,1,1,0,60.0,39.00,49.40,0,4,2,3" in csv_out.stdout.splitlines()
 
     table = subprocess.run([sys.executable, "-m", "sinks", "report", "overdue", "--level", "province", "--unit", "31",
                             "--as-of", as_of.isoformat()], cwd=REPO, capture_output=True, text=True, timeout=60,

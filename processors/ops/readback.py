@@ -17,11 +17,12 @@ from schemas.settings import Settings
 
 
 def read_committed(topics: Iterable[str], settings: Settings | None = None,
-                   timeout_s: float = 30.0, start: dict[TopicPartition, int] | None = None) -> list[ConsumerRecord]:
+                   timeout_s: float = 30.0, start: dict[TopicPartition, int] | None = None,
+                   role: str = "admin") -> list[ConsumerRecord]:
     """Every committed record of `topics` (from the offsets in `start`, else the beginning),
-    up to their ends as of the call."""
+    up to their ends as of the call, read as `role`."""
     settings = settings or Settings.from_env()
-    consumer = KafkaConsumer(**settings.kafka_python("admin"), group_id=None,
+    consumer = KafkaConsumer(**settings.kafka_python(role), group_id=None,
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                              enable_auto_commit=False, isolation_level="read_committed",
                              auto_offset_reset="earliest", consumer_timeout_ms=1000)

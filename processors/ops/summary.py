@@ -74,10 +74,44 @@ def summarize(settings: Settings | None = None) -> str:
     lines.append(f"Dead letters: {len(dead)}" + (" (" + ", ".join(f"{k} {v}" for k, v in
                                                                sorted(dead_by_error.items())) + ")" if dead else ""))
     lines.append(f"Escalations: {len(escalations)}")
+    lines += told(settings)
     lines.append(stored(settings))
     lines.append(f"Metrics: stream worker http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics, "
                  f"Postgres sink http://{settings.metrics_host}:{settings.sink_metrics_port}/metrics")
     return "\n".join(lines)
+
+
+def told(settings: Settings) -> list[str]:
+    """What the portal and the registry received, read as each of them (their ACLs): counts,
+    and one complaint's story as the citizen hears it. No national ID is printed."""
+    topics = settings.topics
+    changes = [json.loads(r.value) for r in read_committed([topics.status], settings, role="portal")]
+    corrections = [json.loads(r.value) for r in read_committed([topics.record_corrections], settings,
+                                                               role="registry")]
+    by_status = Counter(c["status"] for c in changes)
+    lines = [f"The portal received (complaints.status, as portal): {len(changes)} status changes"
+             + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) + ")" if changes else "")]
+    corrected = {c["complaint_id"] for c in corrections}
+    story = [c for c in changes if c["complaint_id"] in corrected] or [c for c in changes if c.get("response")]
+    if story:
+        cid = story[-1]["complaint_id"]
+        lines.append(f"  e.g. {cid}: " + " -> ".join(
+            c["status"] + (f" ({c['office']['name'] or c['office']['unit_code']})" if c["status"] == "assigned" else "")
+            for c in changes if c["complaint_id"] == cid))
+        reply = next((c.get("response") for c in changes if c["complaint_id"] == cid and c.get("response")), None)
+        if reply:
+            lines.append(f"  the citizen reads: {reply}")
+    doses = Counter(d["action"] for c in corrections for d in c["corrections"])
+    lines.append(f"The registry received (complaints.record-corrections, as registry): {len(corrections)} record "
+                 f"corrections for {len({c['complaint_id'] for c in corrections})} complaints"
+                 + (" (doses: " + ", ".join(f"{k} {v}" for k, v in sorted(doses.items())) + ")" if doses else ""))
+    if corrections:
+        last = corrections[-1]
+        lines.append(f"  e.g. {last['complaint_id']} by {last['corrected_by']['level']} "
+                     f"{last['corrected_by']['unit_code']}: " + "; ".join(
+                         f"{d['action']} dose {d.get('dose_number', '?')} {d.get('vaccine', '')} "
+                         f"{d.get('vaccinated_on', '')}".rstrip() for d in last["corrections"]))
+    return lines
 
 
 def stored(settings: Settings) -> str:
