@@ -7,7 +7,7 @@ from schemas.settings import Settings
 
 SETTINGS = Settings(partitions=6)
 KEYED = [SETTINGS.topics.submitted, *SETTINGS.topics.resolution_inputs(), *SETTINGS.topics.routed_outputs(),
-         SETTINGS.topics.escalations, SETTINGS.topics.verdicts]
+         SETTINGS.topics.escalations, SETTINGS.topics.verdicts, SETTINGS.topics.status]
 
 
 class Metadata:
