@@ -55,8 +55,13 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser, settings:
         return 0
     if args.command == "topics":
         from processors.ops.topics import ensure_topics
+        from schemas.settings import ReplicationError
 
-        created = ensure_topics(settings)
+        try:
+            created = ensure_topics(settings)
+        except ReplicationError as exc:
+            print(f"topics: {exc}", file=sys.stderr)
+            return 2
         print(f"topics: {len(created)} created" + (f" ({', '.join(created[:5])}{', ...' if len(created) > 5 else ''})" if created else ", all present"))
         return 0
     if args.command == "replay":

@@ -45,6 +45,15 @@ def _local_url(client: str, urls_dir: str) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
+# Three copies, two of them in sync before a write is acknowledged (min.insync.replicas): a
+# broker may die without losing an acknowledged write or stopping writes.
+MAX_REPLICAS = 3
+
+
+class ReplicationError(ValueError):
+    """A replication factor the cluster cannot hold."""
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
@@ -56,7 +65,8 @@ class Settings:
     # 1 July 2025 (34 provinces, communes), or "2021", the seed's (63 provinces, districts).
     admin_map: str = field(default_factory=configured_map)
     partitions: int = 6
-    replication_factor: int = 1
+    # Replicas of every topic; 0: as many as the cluster holds, up to MAX_REPLICAS (replicas()).
+    replication_factor: int = 0
     worker_metrics_port: int = 9101
     sink_metrics_port: int = 9102
     metrics_host: str = "127.0.0.1"
@@ -141,6 +151,19 @@ class Settings:
         """kafka-python keyword arguments: the bootstrap servers and the role's security."""
         return {"bootstrap_servers": self.kafka_bootstrap, **self.kafka(role).kafka_python()}
 
+    def replicas(self, brokers: int) -> int:
+        """The replication factor of every topic (the worker's changelogs too) on a cluster of
+        `brokers`: TOPIC_REPLICATION_FACTOR, or as many as it holds up to MAX_REPLICAS. One the
+        cluster cannot hold is refused here, in one line, rather than by Kafka topic by topic."""
+        if self.replication_factor <= 0:
+            return max(1, min(MAX_REPLICAS, brokers))
+        if self.replication_factor > brokers:
+            raise ReplicationError(f"TOPIC_REPLICATION_FACTOR is {self.replication_factor} but the cluster at "
+                                   f"{self.kafka_bootstrap} has {brokers} broker{'s' if brokers != 1 else ''}: "
+                                   f"start more brokers (make up BROKERS=3) or leave it unset to size it to the "
+                                   f"cluster")
+        return self.replication_factor
+
     @classmethod
     def from_env(cls) -> "Settings":
         env = os.environ
@@ -152,7 +175,7 @@ class Settings:
             topic_prefix=env.get("TOPIC_PREFIX", ""),
             admin_map=configured_map(),
             partitions=_int("TOPIC_PARTITIONS", 6),
-            replication_factor=_int("TOPIC_REPLICATION_FACTOR", 1),
+            replication_factor=_int("TOPIC_REPLICATION_FACTOR", 0),
             worker_metrics_port=_int("WORKER_METRICS_PORT", 9101),
             sink_metrics_port=_int("SINK_METRICS_PORT", 9102),
             metrics_host=env.get("METRICS_HOST", "127.0.0.1"),

@@ -42,3 +42,22 @@ def test_delete_refuses_an_app_id_outside_the_prefix():
     # from a prefixed one: refused before any broker is asked.
     with pytest.raises(NotIsolated, match="not under TOPIC_PREFIX"):
         delete_topics(settings("x.", app_id="complaints-router"))
+
+
+def test_replication_is_sized_to_the_cluster_and_a_factor_it_cannot_hold_is_refused():
+    from processors.ops.topics import desired_topics
+    from schemas.settings import ReplicationError
+
+    sized = Settings(replication_factor=0)
+    assert [sized.replicas(n) for n in (1, 2, 3, 5)] == [1, 2, 3, 3]
+    one = desired_topics(sized, brokers=1)
+    assert {t.replication_factor for t in one} == {1}
+    assert not any("min.insync.replicas" in t.topic_configs for t in one)  # one broker: as before
+    three = desired_topics(sized, brokers=3)
+    assert {t.replication_factor for t in three} == {3}
+    assert {t.topic_configs["min.insync.replicas"] for t in three} == {"2"}
+    dead = next(t for t in three if t.name == sized.topics.dead_letter)
+    assert dead.topic_configs["max.message.bytes"] and dead.topic_configs["min.insync.replicas"] == "2"
+    assert Settings(replication_factor=2).replicas(3) == 2
+    with pytest.raises(ReplicationError, match="TOPIC_REPLICATION_FACTOR is 3 but the cluster at .* has 1 broker:"):
+        desired_topics(Settings(replication_factor=3), brokers=1)

@@ -55,3 +55,17 @@ def test_delete_is_refused_without_a_prefix(kafka):
     refused = topics_cli(replace(kafka, topic_prefix=""), "--delete")
     assert refused.returncode == 2
     assert "needs TOPIC_PREFIX" in refused.stderr
+
+
+def test_a_replication_factor_the_cluster_cannot_hold_is_refused_in_one_line(kafka):
+    """The local stack has one broker: three replicas cannot be placed. Nothing is created."""
+    run = uuid.uuid4().hex[:8]
+    scratch = replace(kafka, topic_prefix=f"scratch-{run}.", faust_app_id=f"scratch-{run}.router")
+    refused = subprocess.run([sys.executable, "-m", "processors", "topics"], cwd=REPO,
+                             env={**settings_env(scratch), "TOPIC_REPLICATION_FACTOR": "3"},
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"topics: TOPIC_REPLICATION_FACTOR is 3 but the cluster at {kafka.kafka_bootstrap} has 1 broker: start more "
+        f"brokers (make up BROKERS=3) or leave it unset to size it to the cluster"]
+    assert not {t for t in listed(kafka) if t.startswith(scratch.topic_prefix)}

@@ -59,7 +59,9 @@ def faust_app(settings: Settings, app_id: str | None = None) -> WorkerApp:
         store=settings.faust_store,
         datadir=settings.faust_data_dir,
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        # The worker sizes it to the cluster before it builds the app (worker.sized); an app
+        # built otherwise (the benchmark's ceiling) makes its changelogs with one replica.
+        topic_replication_factor=max(1, settings.replication_factor),
         # Commit (end each partition's transaction) often: read_committed consumers see
         # routed complaints only then.
         broker_commit_interval=settings.commit_interval_s,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from processors.engine.changelogs import discard_tables, rebuild_tables
 from processors.engine.startup import CannotStart
 from schemas.kafka_client import ClientPropertiesError
 from schemas.reach import BOOTSTRAP_TIMEOUT_MS, kafka_unreachable
-from schemas.settings import Settings
+from schemas.settings import ReplicationError, Settings
 
 log = logging.getLogger(__name__)
 CLEAN_MARKER = ".clean-shutdown"
@@ -81,6 +82,22 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
 
 def changelog_topics(app: faust.App) -> list[str]:
     return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+
+
+def sized(settings: Settings) -> Settings:
+    """The settings with the replication factor of the cluster found (its changelogs are made
+    with it, as the topics command makes the rest). Raises CannotStart."""
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    try:
+        admin = admin_client(settings)
+    except Exception as exc:
+        raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
+    try:
+        return replace(settings, replication_factor=settings.replicas(len(admin.describe_cluster()["brokers"])))
+    except ReplicationError as exc:
+        raise CannotStart(str(exc)) from exc
+    finally:
+        admin.close()
 
 
 def prepare(app: WorkerApp, settings: Settings, tabledir: Path) -> None:
@@ -136,6 +153,7 @@ def run(loglevel: str = "info") -> int:
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     try:
         startup.check_libraries()
+        settings = sized(settings)
         app = build_app(settings)
         tabledir = Path(app.conf.tabledir)
         prepare(app, settings, tabledir)

@@ -18,15 +18,24 @@ COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 DEAD_LETTER_CONFIG = {"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}
 
 
-def desired_topics(settings: Settings) -> list[NewTopic]:
+def replicated(rf: int) -> dict[str, str]:
+    """With three replicas or more, a write is acknowledged once two hold it (producers use
+    acks=all): one broker lost loses no acknowledged write and stops no writes."""
+    return {"min.insync.replicas": "2"} if rf >= 3 else {}
+
+
+def desired_topics(settings: Settings, brokers: int = 1) -> list[NewTopic]:
+    """Every topic of the contract, replicated as a cluster of `brokers` holds
+    (Settings.replicas: ReplicationError when it cannot)."""
     topics = settings.topics
-    rf = settings.replication_factor
+    rf = settings.replicas(brokers)
     # The registry is small and read whole by every worker: one partition each keeps its order.
-    wanted = [NewTopic(name, 1, rf, topic_configs=COMPACTED) for name in topics.delegation_inputs()]
+    wanted = [NewTopic(name, 1, rf, topic_configs={**COMPACTED, **replicated(rf)})
+              for name in topics.delegation_inputs()]
     # Submissions and resolutions share a partition count, so a complaint and its
     # resolution land on the same partition number (both keyed by complaint_id).
     for name in [topics.submitted, *topics.resolution_inputs(), *topics.outputs(), *topics.internal()]:
-        configs = DEAD_LETTER_CONFIG if name == topics.dead_letter else {}
+        configs = {**(DEAD_LETTER_CONFIG if name == topics.dead_letter else {}), **replicated(rf)}
         wanted.append(NewTopic(name, settings.partitions, rf, topic_configs=configs))
     return wanted
 
@@ -38,7 +47,7 @@ def ensure_topics(settings: Settings | None = None) -> list[str]:
                              bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         existing = set(admin.list_topics())
-        wanted = desired_topics(settings)
+        wanted = desired_topics(settings, len(admin.describe_cluster()["brokers"]))
         missing = [t for t in wanted if t.name not in existing]
         for topic in wanted:  # topics made before a config was added to desired_topics get it
             if topic.name in existing and topic.topic_configs and topic.topic_configs != COMPACTED:
