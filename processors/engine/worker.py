@@ -90,6 +90,8 @@ def sized(settings: Settings) -> Settings:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         admin = admin_client(settings)
+    except ClientPropertiesError:
+        raise  # the client file, not the broker: its own one line
     except Exception as exc:
         raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
     try:
