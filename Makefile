@@ -11,7 +11,14 @@ PG     := deploy/postgres/postgres.sh
 export PYTHONUNBUFFERED := 1
 
 # A KAFKA_BOOTSTRAP or DATABASE_URL already set means an existing cluster or server:
-# the local one is then neither started nor stopped.
+# the local one is then neither started nor stopped. BROKERS=3 runs three local Kafka nodes
+# (clients on 9092, 9093, 9094; replication 3, min.insync.replicas 2); unset, the size the
+# local storage has (1 when new). Every command below then bootstraps from all of them.
+ifeq ($(strip $(KAFKA_BOOTSTRAP)),)
+OWN_KAFKA := yes
+export BROKERS
+export KAFKA_BOOTSTRAP := $(shell BROKERS=$(BROKERS) deploy/kafka/kafka.sh bootstrap 2>/dev/null)
+endif
 DEMO_COUNT ?= 3000
 # Stream workers `make up` runs: the first on :9101 with .run/faust, worker-N on :911N
 # (9110+N) with .run/faust-N. They share the partitions (README, "Scaling out").
@@ -33,10 +40,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
-	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) fetch
+	@[ -z "$(OWN_KAFKA)" ] || $(KAFKA) fetch
 
 services: setup
-	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) start
+	@[ -z "$(OWN_KAFKA)" ] || $(KAFKA) start
 	@[ -n "$$DATABASE_URL" ] || $(PG) start
 	@$(PY) -m processors topics
 
@@ -57,7 +64,7 @@ down:
 	@$(LOCAL) stop console
 	@$(LOCAL) stop sink
 	@for pid in .run/worker*.pid; do [ -e "$$pid" ] && $(LOCAL) stop "$$(basename "$$pid" .pid)"; done; true
-	@[ -n "$$KAFKA_BOOTSTRAP" ] || $(KAFKA) stop
+	@[ -z "$(OWN_KAFKA)" ] || $(KAFKA) stop
 	@[ -n "$$DATABASE_URL" ] || $(PG) stop
 
 # The demo load plays the portal and the offices at once: it runs as admin. Its complaints
@@ -89,7 +96,7 @@ chaos: services
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
 
 logs:
-	@tail -n 50 -F .run/logs/*.log .run/kafka/logs/server.log
+	@tail -n 50 -F .run/logs/*.log $$(ls .run/kafka/logs/server.log .run/kafka/node-*/logs/server.log 2>/dev/null)
 
 schemas: setup
 	$(PY) -m schemas export

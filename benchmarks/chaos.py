@@ -8,6 +8,11 @@ scenarios with several workers also shift the digest's schedule clock so that 07
 falls mid-scenario, and count each province's digest of the day (exactly one each).
 All counts must be 0 (digests: every province of the map in force, once each) and the workers that should be
 running must be up; the exit code says whether.
+
+On the local cluster of three (`make chaos BROKERS=3`) the scenarios are THREE: a broker lost
+for good, frozen, restarted in turn, and lost together with a worker, each under two workers;
+the broker chosen is the workers' main transaction coordinator, made leader of the scenario's
+partitions first. On one broker, SINGLE and MULTI.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.admin_units import province_codes
 from schemas.settings import Settings
 from schemas.topics import Topics
+from harness.cluster import Cluster
 from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value
 
 OVERDUE_SHARE = 0.1
@@ -38,6 +44,10 @@ DIGEST_AFTER_S = 45  # the shifted digest clock reaches 07:00 this long after a 
 SINGLE = ["kill_worker", "restart_broker", "stop_postgres", "fuzz"]
 MULTI = ["join_mid_load", "leave_cleanly", "kill_one_of_two", "rolling_restart_of_three",
          "broker_restart_during_rebalance"]
+# On three brokers (make chaos BROKERS=3), two workers each: a broker lost for good, frozen,
+# restarted in turn, and lost with a worker.
+THREE = ["kill_leading_broker", "freeze_leading_broker", "rolling_broker_restart", "kill_worker_and_broker"]
+FREEZE_S = 30
 
 
 class Chaos:
@@ -279,13 +289,13 @@ class Chaos:
                 pass
         return total
 
-    def group_mid_load(self, name: str, scenario: str, start: int, fault) -> None:
+    def group_mid_load(self, name: str, scenario: str, start: int, fault, settings: Settings | None = None) -> None:
         """`start` workers share the load; `fault(s, workers)` runs once a third is read and
         returns the workers that must still be up. The digest clock reaches 07:00 ICT
         DIGEST_AFTER_S after the start, so the day's digests are made mid-scenario."""
         from schemas.times import ICT
 
-        base = self.settings(name)
+        base = settings or self.settings(name)
         now = dt.datetime.now(ICT)
         seven = now.replace(hour=7, minute=0, second=0, microsecond=0)
         seven += dt.timedelta(days=1) if seven <= now else dt.timedelta()
@@ -358,6 +368,103 @@ class Chaos:
 
         self.group_mid_load("rebal", "broker restart during a rebalance", 2, fault)
 
+    # -- three brokers ---------------------------------------------------------------------------
+    def scenario_topics(self, s: Settings) -> list[str]:
+        """The scenario's topics, the workers' changelogs and Kafka's own: what a broker leads."""
+        admin = Cluster(s).admin()
+        try:
+            names = admin.list_topics()
+        finally:
+            admin.close()
+        return [n for n in names if n.startswith((s.topic_prefix, s.faust_app_id))
+                or n in ("__consumer_offsets", "__transaction_state")]
+
+    def leading_broker(self, s: Settings) -> int:
+        """The broker coordinating most of the workers' transactions, made the leader of every
+        partition of the scenario it holds: the one whose loss moves the most at once."""
+        cluster = Cluster(s)
+        coordinators = cluster.coordinators(f"{s.faust_app_id}-")
+        topics = self.scenario_topics(s)
+        node = (coordinators or cluster.leaders(topics)).most_common(1)[0][0]
+        cluster.lead(node, [t for t in topics if not t.startswith("__")])
+        led = cluster.leaders(topics)
+        log(f"broker {node}: coordinator of {coordinators[node]} of the workers' {sum(coordinators.values())} "
+            f"transactional ids; leads {led[node]} of {sum(led.values())} partitions (others: "
+            f"{', '.join(f'{b}: {n}' for b, n in sorted(led.items()) if b != node)})")
+        return node
+
+    def three_brokers(self, name: str, scenario: str, fault, after=None) -> None:
+        """Two workers under load; `fault(s, workers, cluster)` once a third is read returns the
+        workers that must still be up; `after(cluster)` runs once the load is counted (a node
+        kept down until then comes back), and the next scenario starts with every replica in sync."""
+        cluster = Cluster(self.settings(name))
+        if not cluster.wait_brokers(3):
+            raise SystemExit("chaos: the three-broker scenarios need the local cluster of three: make chaos BROKERS=3")
+
+        def faulted(s: Settings, workers: list[Process]) -> list[Process]:
+            return fault(s, workers, Cluster(s))
+
+        try:
+            self.group_mid_load(name, scenario, 2, faulted, settings=self.made[-1])
+        finally:
+            if after:
+                after(cluster)
+            if not cluster.in_sync(self.scenario_topics(self.made[-1]), timeout_s=180):
+                log("replicas still out of sync after 180 s")
+
+    def kill_leading_broker(self) -> None:
+        down: list[int] = []
+
+        def fault(s: Settings, workers: list[Process], cluster: Cluster) -> list[Process]:
+            node = self.leading_broker(s)
+            cluster.kill(node)
+            down.append(node)
+            log(f"broker {node} killed with SIGKILL mid-load; not restarted until the load is counted")
+            return workers
+
+        self.three_brokers("bkill", "kill -9 the leading broker (3 brokers)", fault,
+                           after=lambda cluster: [cluster.start(n) for n in down])
+
+    def freeze_leading_broker(self) -> None:
+        def fault(s: Settings, workers: list[Process], cluster: Cluster) -> list[Process]:
+            node = self.leading_broker(s)
+            cluster.freeze(node)
+            log(f"broker {node} frozen with SIGSTOP for {FREEZE_S} s mid-load")
+            time.sleep(FREEZE_S)
+            cluster.thaw(node)
+            log(f"broker {node} resumed")
+            return workers
+
+        self.three_brokers("bfreeze", f"SIGSTOP the leading broker {FREEZE_S} s", fault)
+
+    def rolling_broker_restart(self) -> None:
+        def fault(s: Settings, workers: list[Process], cluster: Cluster) -> list[Process]:
+            topics = self.scenario_topics(s)
+            for node in cluster.brokers():
+                log(f"rolling restart: broker {node} of 3")
+                cluster.stop(node)
+                cluster.start(node)
+                if not cluster.in_sync(topics):  # the next goes once this one has caught up
+                    log(f"broker {node}: replicas not in sync after 120 s; going on")
+            return workers
+
+        self.three_brokers("broll", "rolling restart of three brokers", fault)
+
+    def kill_worker_and_broker(self) -> None:
+        down: list[int] = []
+
+        def fault(s: Settings, workers: list[Process], cluster: Cluster) -> list[Process]:
+            node = self.leading_broker(s)
+            workers[1].kill()
+            cluster.kill(node)
+            down.append(node)
+            log(f"worker 2 and broker {node} killed with SIGKILL together mid-load; neither restarted "
+                "until the load is counted")
+            return workers[:1]
+
+        self.three_brokers("bwkill", "kill -9 a worker and the leading broker", fault,
+                           after=lambda cluster: [cluster.start(n) for n in down])
+
     def main(self, scenarios: list[str]) -> int:
         try:
             for name in scenarios:
@@ -390,11 +497,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--only", nargs="*", choices=SINGLE + MULTI)
+    parser.add_argument("--only", nargs="*", choices=SINGLE + MULTI + THREE)
     parser.add_argument("--runs", type=int, default=1, help="repeat the scenarios; any failing run fails")
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' topics, to look into a failure")
     args = parser.parse_args()
-    codes = [Chaos(args.count, args.keep).main(args.only or SINGLE + MULTI) for _ in range(args.runs)]
+    cluster = Cluster(as_admin(Settings.from_env()))
+    seen = len(cluster.brokers())  # a node just restarted is fenced a little while
+    three = seen >= 3 or (seen > 1 and cluster.wait_brokers(3))
+    scenarios = args.only or (THREE if three else SINGLE + MULTI)
+    codes = [Chaos(args.count, args.keep).main(scenarios) for _ in range(args.runs)]
     return max(codes)
 
 

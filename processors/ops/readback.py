@@ -27,7 +27,7 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
                              enable_auto_commit=False, isolation_level="read_committed",
                              auto_offset_reset="earliest", consumer_timeout_ms=1000)
     try:
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        tps = _partitions(consumer, topics, timeout_s)
         if not tps:
             return []
         consumer.assign(tps)
@@ -48,6 +48,20 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
         consumer.close()
 
 
+def _partitions(consumer: KafkaConsumer, topics: Iterable[str], timeout_s: float) -> list[TopicPartition]:
+    """The partitions of `topics`, retried on a connection error: kafka-python 3.0 sends a
+    metadata request to one node and fails when that node is the broker just lost, where
+    the next attempt asks another."""
+    topics, deadline = list(topics), time.monotonic() + timeout_s
+    while True:
+        try:
+            return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def _end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float) -> dict:
     """end_offsets, retried while partition leaders are unknown (e.g. just after a broker restart)."""
     deadline = time.monotonic() + timeout_s
@@ -65,7 +79,7 @@ def end_offsets(topics: Iterable[str], settings: Settings, timeout_s: float = 30
     consumer = KafkaConsumer(**settings.kafka_python("admin"), group_id=None, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                              enable_auto_commit=False, isolation_level="read_committed")
     try:
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        tps = _partitions(consumer, topics, timeout_s)
         return _end_offsets(consumer, tps, timeout_s) if tps else {}
     finally:
         consumer.close()
