@@ -66,7 +66,7 @@ PY
 
 # Heap sized for a 2-core/24 GiB machine shared with the workers and PostgreSQL.
 java=(java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
-  -Dlog4j2.configurationFile="$here/log4j2.xml" -cp "$libs/*")
+  -Dkafka.logs.dir="$run/logs" -Dlog4j2.configurationFile="$here/log4j2.xml" -cp "$libs/*")
 
 configure() {  # node N's server.properties, from the template
   local n=$1 dir replication=1 min_isr=1
