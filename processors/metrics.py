@@ -55,6 +55,9 @@ CORRECTIONS = Counter("complaints_record_corrections_total",
                       "Accepted resolutions with corrections, by effect (sent: a RecordCorrection to "
                       "complaints.record-corrections; unaddressed: routed before the worker kept the citizen's ID)",
                       ["effect"])
+REJOINS = Counter("complaints_worker_rejoins_total",
+                  "Times this worker was fenced (a transaction it could not commit), rebuilt its tables "
+                  "from the changelogs and joined its group again without exiting")
 DIGESTS = Counter("complaints_digests_total", "DailyDigest events emitted")
 DELEGATIONS_ACTIVE = Gauge("complaints_delegations_active", "Delegated units in this worker's registry", ["level"])
 REGISTRY_RECORDS = Counter("complaints_delegations_registry_records_total",

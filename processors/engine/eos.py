@@ -99,7 +99,8 @@ class TransactionalSender:
 class CommitFailed(Exception):
     """A transaction could not be committed: what this worker wrote to its local tables for
     that partition is not what the changelog holds (fenced by a newer owner, or the broker
-    refused). The worker stops; its next start rebuilds the tables (processors/engine/worker.py)."""
+    refused). The app stops; processors/engine/worker.py rebuilds the tables and rejoins the
+    group in the same process (app.commit_failed says why it stopped)."""
 
 
 class TransactionalProducer(aiokafka_driver.Producer):
@@ -163,7 +164,9 @@ class TransactionalProducer(aiokafka_driver.Producer):
                     await transaction.send_offsets_to_transaction(offsets, group_id)
                 await transaction.commit_transaction()
             except Exception as exc:
-                raise CommitFailed(f"transaction {tid} did not commit: {exc!r}") from exc
+                failed = CommitFailed(f"transaction {tid} did not commit: {exc!r}")
+                self.app.commit_failed = failed
+                raise failed from exc
             record_changelog_positions(sends)
             if start_new_transaction:
                 await transaction.begin_transaction()

@@ -9,9 +9,11 @@ read_committed, before the worker starts (processors/engine/changelogs.py).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -149,32 +151,72 @@ def quiet_gc() -> None:
     gc.freeze()
 
 
+# A worker fenced again and again rejoins at most this often within REJOIN_WINDOW_S, then
+# exits for its supervisor: something other than one pause is wrong.
+MAX_REJOINS = 5
+REJOIN_WINDOW_S = 600.0
+
+
 def run(loglevel: str = "info") -> int:
+    """Run the worker until it stops. A worker fenced by its group (a transaction it could not
+    commit: it paused past its session, and another member took its partitions over) does not
+    exit, as Kafka Streams' tasks do not: the broker has aborted its open transactions (the
+    new owner's producer fenced them); it drops its local tables, rebuilds them from the
+    changelogs, and joins the group again with a new app in the same process."""
     settings = Settings.from_env()
     mode.loop.use(settings.faust_loop)  # before anything creates a loop
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     try:
         startup.check_libraries()
         settings = sized(settings)
-        app = build_app(settings)
-        tabledir = Path(app.conf.tabledir)
-        prepare(app, settings, tabledir)
     except (CannotStart, ClientPropertiesError) as exc:
         print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
-    metrics.serve(settings.worker_metrics_port, settings.metrics_host)
-    quiet_gc()
+    rejoins: list[float] = []
+    serving = False
+    while True:
+        try:
+            app = build_app(settings)
+            tabledir = Path(app.conf.tabledir)
+            prepare(app, settings, tabledir)  # after a fence: no clean mark, so the tables are rebuilt
+        except (CannotStart, ClientPropertiesError) as exc:
+            print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
+            return 1
+        if not serving:
+            metrics.serve(settings.worker_metrics_port, settings.metrics_host)
+            quiet_gc()
+            serving = True
+        code = run_app(app, loglevel)
+        if code == 0:
+            tabledir.mkdir(parents=True, exist_ok=True)
+            (tabledir / CLEAN_MARKER).touch()
+            remember_identity_after_stop(app, settings, tabledir)
+            return 0
+        if app.commit_failed is None:
+            return code
+        now = time.monotonic()
+        rejoins = [t for t in rejoins if now - t < REJOIN_WINDOW_S] + [now]
+        if len(rejoins) > MAX_REJOINS:
+            print(f"worker: fenced {len(rejoins)} times in {REJOIN_WINDOW_S:.0f} s; exiting for the supervisor",
+                  file=sys.stderr, flush=True)
+            return code
+        metrics.REJOINS.inc()
+        metrics.READINESS.set(False, "fenced: rebuilding its tables to rejoin the group")
+        print(f"worker: fenced ({app.commit_failed}): its open transactions were aborted by the broker; dropping "
+              f"the local tables it can no longer trust and rejoining the group", file=sys.stderr, flush=True)
+        del app
+        gc.collect()  # the stopped app's RocksDB handles: their locks go with them
+        asyncio.set_event_loop(asyncio.new_event_loop())  # mode closed the last one
+
+
+def run_app(app: WorkerApp, loglevel: str) -> int:
+    """Run one app until it stops; its exit code."""
     worker = DiagnosticWorker(app, loglevel=loglevel, quiet=True, override_logging=True)
-    code = 1
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if code == 0:
-        tabledir.mkdir(parents=True, exist_ok=True)
-        (tabledir / CLEAN_MARKER).touch()
-        remember_identity_after_stop(app, settings, tabledir)
-    return code
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 1
 
 
 def remember_identity_after_stop(app: faust.App, settings: Settings, tabledir: Path) -> None:

@@ -28,6 +28,8 @@ class WorkerApp(faust.App):
         self.timer_gate = asyncio.Lock()
         # The inputs whose records go straight to a handler (processors/engine/delivery.py).
         self.direct_inputs = Direct()
+        # Set when a transaction could not commit: the worker rejoins (processors/engine/worker.py).
+        self.commit_failed: Exception | None = None
 
     def aiokafka_connection(self) -> dict[str, Any]:
         """The arguments of a plain aiokafka client to this app's cluster as the worker
