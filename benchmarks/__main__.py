@@ -27,6 +27,7 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from benchmarks.naive import naive_router
+from harness.cluster import Cluster
 from processors.ops.readback import read_committed
 from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
@@ -112,7 +113,8 @@ class VisibilityWatch:
 
 
 STEPS = ["producer_and_backlog", "naive_baseline", "faust_ceiling", "faust_ceiling_fanout", "router_backlog", "two_workers_backlog",
-         "steady_rate_and_latency", "million_open", "escalation_lag", "restart_recovery", "sink_throughput"]
+         "steady_rate_and_latency", "million_open", "escalation_lag", "restart_recovery", "sink_throughput",
+         "steady_day"]
 
 
 class Bench:
@@ -414,10 +416,24 @@ class Bench:
         finally:
             sink.stop()
 
+    def steady_day(self) -> None:
+        """benchmarks/steady.py: a fresh worker at a steady 500/s against its own backlog figure,
+        its table beside the last one on record for the other cluster size."""
+        from benchmarks.steady import measure, record
+
+        r = measure(self.args.steady_day_rate, self.args.steady_day_seconds, 30_000)
+        self.record("steady_day_cpu", r["steady_cpu_us"], "us CPU/complaint",
+                    f"worker at {r['offered']:,.0f}/s offered on {r['brokers']} broker(s); backlog "
+                    f"{r['backlog_cpu_us']:,.0f}", f"<= {1.5 * r['backlog_cpu_us']:,.0f}")
+        self.record("steady_day_broker_cpu", r["broker_cpu_us"], "us CPU/complaint", "the brokers, same load")
+        self.record("steady_day_visible_p99", r["p99_ms"], "ms", "submitted (sent) to a read_committed consumer "
+                    f"receiving the routed event; p50 {r['p50_ms']:,.0f}, p95 {r['p95_ms']:,.0f}", "<= 100")
+        self.steady_table = record(r)
+
     def report(self) -> str:
         cores = os.cpu_count()
         head = (f"Benchmark {self.run}: {platform.node()}, {cores} cores, Python {platform.python_version()}, "
-                f"Kafka 4.1 KRaft (1 node), {self.settings.partitions} partitions; "
+                f"Kafka 4.1 KRaft ({len(Cluster(self.settings).brokers())} node(s)), {self.settings.partitions} partitions; "
                 f"payload {getattr(self, 'payload_bytes', float('nan')):,.0f} B/complaint (mean), "
                 f"recorded_at spread over {self.args.spread_hours:g} h")
         rows = [head, "", f"{'figure':<28} {'value':>14}  {'unit':<14} {'target':<10} how"]
@@ -454,6 +470,8 @@ class Bench:
                 {"run": self.run, "cores": os.cpu_count(), "payload_bytes": getattr(self, "payload_bytes", None),
                  "results": self.results, "table": text}, indent=2))
             print(text)
+            if getattr(self, "steady_table", None):
+                print("\n" + self.steady_table)
         return 0
 
 
@@ -466,6 +484,8 @@ def main() -> int:
     parser.add_argument("--steady-rate", type=float, default=0.0,
                         help="complaints/s offered in the latency step (default: half the router's backlog rate)")
     parser.add_argument("--sink-seconds", type=int, default=120)
+    parser.add_argument("--steady-day-rate", type=float, default=500.0)
+    parser.add_argument("--steady-day-seconds", type=int, default=60)
     parser.add_argument("--spread-hours", type=float, default=24.0,
                         help="recorded_at spread over this many hours before now (0: a burst recorded as published)")
     parser.add_argument("--keep-topics", action="store_true", help="leave the run's topics on the broker")

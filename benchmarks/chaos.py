@@ -50,6 +50,12 @@ THREE = ["kill_leading_broker", "freeze_leading_broker", "rolling_broker_restart
 FREEZE_S = 30
 
 
+def longest_gap(timestamps_ms: list[int]) -> float:
+    """The longest interval, in seconds, between consecutive timestamps."""
+    ordered = sorted(timestamps_ms)
+    return max((b - a for a, b in zip(ordered, ordered[1:])), default=0) / 1000
+
+
 class Chaos:
     def __init__(self, count: int, keep: bool = False) -> None:
         self.n = count
@@ -101,7 +107,8 @@ class Chaos:
         digests: Counter[str] = Counter()
         provinces = set(province_codes(settings.admin_map))  # each gets its digest of the day
         while True:
-            routed = Counter(r.key.decode() for r in read_committed(topics.routed_outputs(), settings))
+            records = read_committed(topics.routed_outputs(), settings)
+            routed = Counter(r.key.decode() for r in records)
             escalated = Counter(r.key.decode() for r in read_committed([topics.escalations], settings))
             if digest_date is not None:
                 digests = Counter(r.key.decode() for r in read_committed([topics.digest], settings)
@@ -119,6 +126,8 @@ class Chaos:
             "escalations_lost": len(overdue - set(escalated)),
             "escalations_duplicated": sum(1 for k in overdue if escalated[k] > 1),
             "worker_up": all(w.alive() for w in workers),
+            # What the fault cost in latency: the longest time no complaint of the load was routed.
+            "longest_pause_s": round(longest_gap([r.timestamp for r in records if r.key.decode() in ids]), 1),
         }
         if digest_date is not None:
             row["digests_missing"] = len(provinces - set(digests))
@@ -473,13 +482,14 @@ class Chaos:
             for settings in self.made if not self.keep else ():
                 delete_topics(settings)
         head = (f"{'scenario':<44} {'lost':>6} {'dup':>6} {'esc lost':>9} {'esc dup':>8} {'dig miss':>9} "
-                f"{'dig dup':>8}  workers up")
+                f"{'dig dup':>8}  workers up  pause")
         lines = [f"Chaos {self.run}: {self.n:,} complaints a scenario, {OVERDUE_SHARE:.0%} overdue on arrival",
                  head]
         for r in self.rows:
             lines.append(f"{r['scenario']:<44} {r['complaints_lost']:>6} {r.get('complaints_duplicated', '-'):>6} "
                          f"{r.get('escalations_lost', '-'):>9} {r.get('escalations_duplicated', '-'):>8} "
-                         f"{r.get('digests_missing', '-'):>9} {r.get('digests_duplicated', '-'):>8}  {r['worker_up']}")
+                         f"{r.get('digests_missing', '-'):>9} {r.get('digests_duplicated', '-'):>8}  {str(r['worker_up']):<10}  "
+                         f"{r.get('longest_pause_s', '-')} s")
             if "quarantined_rows" in r:
                 lines.append(f"    dead letters {r['dead_letters']:,} (rows {r['dead_letter_rows']:,}); rows: "
                              f"complaints {r['complaint_rows']:,}, resolutions {r['resolution_rows']:,}, "
