@@ -312,3 +312,24 @@ def test_the_worker_and_the_sink_are_ready_only_when_they_say_so():
         assert container["readinessProbe"]["httpGet"]["path"] == path, name
     [worker] = pods["worker"]["containers"]
     assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+@pytest.mark.integration
+def test_the_local_cluster_keeps_its_size_and_refuses_another(tmp_path):
+    """kafka.sh: BROKERS chooses the size of new storage; storage formatted for three nodes
+    is refused to a one-node start in one line, and unset BROKERS means the storage's size."""
+    script = str(REPO / "deploy" / "kafka" / "kafka.sh")
+
+    def kafka(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", script, *args], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "KAFKA_RUN_DIR": str(tmp_path), **env})
+
+    assert kafka("bootstrap").stdout.strip() == "127.0.0.1:9092"
+    assert kafka("bootstrap", BROKERS="3").stdout.strip() == "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+    odd = kafka("bootstrap", BROKERS="2")
+    assert odd.returncode == 2 and "1 or 3 nodes" in odd.stderr
+    (tmp_path / "brokers").write_text("3\n")
+    assert kafka("bootstrap").stdout.strip().count(",") == 2  # the storage's size
+    refused = kafka("start", BROKERS="1")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "is a 3-node cluster, not 1" in refused.stderr

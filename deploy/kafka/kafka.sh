@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 libs="$root/.cache/kafka/libs"
-run="$root/.run/kafka"
+run="${KAFKA_RUN_DIR:-$root/.run/kafka}"
 python="${PYTHON:-$root/.venv/bin/python}"
 
 log() { echo "kafka: $*" >&2; }
@@ -90,12 +90,12 @@ launch() {  # start node N's process (its storage formatted)
 
 start() {
   local only=${1:-}
-  fetch
   if [ -n "$formatted" ] && [ "$formatted" != "$brokers" ]; then
-    log "the storage in .run/kafka is a $formatted-node cluster, not $brokers: run with BROKERS=$formatted," \
-        "or stop it (make down) and remove .run/kafka to start over with $brokers (local data only)"
+    log "the storage in $run is a $formatted-node cluster, not $brokers: run with BROKERS=$formatted," \
+        "or stop it (make down) and remove $run to start over with $brokers (local data only)"
     exit 2
   fi
+  fetch
   if [ -z "$only" ] && running 1 && ready; then
     LOCAL_KAFKA="$bootstrap" "${principals[@]}" acls
     log "already running ($brokers node(s), $bootstrap)"; return 0
