@@ -314,14 +314,16 @@ class Chaos:
         workers = [self.member(s, f"{name}-{i}") for i in range(1, start + 1)]
         sender = threading.Thread(target=self.publish, args=(s, batch))
         sender.start()
-        deadline = time.monotonic() + 180
-        while self.received(workers) < self.n / 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        survivors = fault(s, workers)
-        sender.join()
-        self.count(scenario, s, batch, survivors, digest_date=seven.date())
-        for w in workers:
-            w.stop()
+        try:
+            deadline = time.monotonic() + 180
+            while self.received(workers) < self.n / 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            survivors = fault(s, workers)
+            sender.join()
+            self.count(scenario, s, batch, survivors, digest_date=seven.date())
+        finally:  # a scenario that fails leaves no worker behind
+            for w in workers:
+                w.stop()
 
     def join_mid_load(self) -> None:
         def fault(s: Settings, workers: list[Process]) -> list[Process]:
