@@ -76,6 +76,23 @@ def wait_count(count: Callable[[], float], total: float, timeout_s: float,
     raise RuntimeError(f"reached {count():,.0f} of {total:,.0f} in {timeout_s} s")
 
 
+def publish_paced(settings: Settings, batch: list[dict], rate: float,
+                  sent_at: dict[str, float] | None = None) -> float:
+    """Publish `batch` at `rate` a second; the rate achieved. With `sent_at`, notes when each
+    complaint was handed to the producer (wall clock, seconds)."""
+    with ComplaintPublisher(settings) as pub:
+        start = time.monotonic()
+        for i, c in enumerate(batch):
+            ahead = start + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+            if sent_at is not None:
+                sent_at[c["complaint_id"]] = time.time()
+            pub.publish_complaint(c, wait=False)
+        pub.flush()
+        return len(batch) / (time.monotonic() - start)
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -285,15 +302,8 @@ class Bench:
         seen = VisibilityWatch(self.settings, self.topics.routed_outputs(), ids)
         assert self.worker is not None and self.worker.proc is not None
         cpu_before = cpu_seconds(self.worker.proc.pid)
-        with ComplaintPublisher(self.settings) as pub:
-            start = time.monotonic()
-            for i, c in enumerate(batch):
-                ahead = start + i / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-                pub.publish_complaint(c, wait=False)
-            pub.flush()
-            offered = n / (time.monotonic() - start)
+        start = time.monotonic()
+        offered = publish_paced(self.settings, batch, rate)
         _, done = self.wait_received(before + n, timeout_s=600)
         self.record("router_steady_rate", n / max(done - start, 1e-9), "complaints/s",
                     f"routed while {offered:,.0f}/s were offered")

@@ -382,11 +382,8 @@ class Chaos:
     # -- three brokers ---------------------------------------------------------------------------
     def scenario_topics(self, s: Settings) -> list[str]:
         """The scenario's topics, the workers' changelogs and Kafka's own: what a broker leads."""
-        admin = Cluster(s).admin()
-        try:
+        with Cluster(s).admin_session() as admin:
             names = admin.list_topics()
-        finally:
-            admin.close()
         return [n for n in names if n.startswith((s.topic_prefix, s.faust_app_id))
                 or n in ("__consumer_offsets", "__transaction_state")]
 
@@ -408,7 +405,8 @@ class Chaos:
         """Two workers under load; `fault(s, workers, cluster)` once a third is read returns the
         workers that must still be up; `after(cluster)` runs once the load is counted (a node
         kept down until then comes back), and the next scenario starts with every replica in sync."""
-        cluster = Cluster(self.settings(name))
+        s = self.settings(name)
+        cluster = Cluster(s)
         if not cluster.wait_brokers(3):
             raise SystemExit("chaos: the three-broker scenarios need the local cluster of three: make chaos BROKERS=3")
 
@@ -416,11 +414,11 @@ class Chaos:
             return fault(s, workers, Cluster(s))
 
         try:
-            self.group_mid_load(name, scenario, 2, faulted, settings=self.made[-1])
+            self.group_mid_load(name, scenario, 2, faulted, settings=s)
         finally:
             if after:
                 after(cluster)
-            if not cluster.in_sync(self.scenario_topics(self.made[-1]), timeout_s=180):
+            if not cluster.in_sync(self.scenario_topics(s), timeout_s=180):
                 log("replicas still out of sync after 180 s")
 
     def kill_leading_broker(self) -> None:

@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import replace
 
-from benchmarks.__main__ import OUT, VisibilityWatch, cpu_seconds, log, pct, wait_count
+from benchmarks.__main__ import OUT, VisibilityWatch, cpu_seconds, log, pct, publish_paced, wait_count
 from harness.cluster import Cluster
 from harness.processes import Process, as_admin, free_port, metric_value
 from processors.ops.topics import delete_topics, ensure_topics
@@ -81,16 +81,8 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
         watch = VisibilityWatch(s, s.topics.routed_outputs(), ids)
         before = received()
         cpu0, broker0, sent_at = cpu_seconds(pid), broker_cpu(nodes), {}
-        with ComplaintPublisher(s) as pub:
-            start = time.monotonic()
-            for i, c in enumerate(batch):
-                ahead = start + i / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-                sent_at[c["complaint_id"]] = time.time()
-                pub.publish_complaint(c, wait=False)
-            pub.flush()
-            offered = n / (time.monotonic() - start)
+        start = time.monotonic()
+        offered = publish_paced(s, batch, rate, sent_at)
         wait_count(received, before + n, 300)
         time.sleep(2 * s.commit_interval_s + 1)
         worker_s, broker_s = cpu_seconds(pid) - cpu0, broker_cpu(nodes) - broker0

@@ -8,7 +8,8 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
@@ -29,12 +30,17 @@ class Cluster:
         return KafkaAdminClient(**self.settings.kafka_python("admin"), client_id="complaints-chaos",
                                 request_timeout_ms=10_000)
 
-    def brokers(self) -> list[int]:
+    @contextmanager
+    def admin_session(self) -> Iterator[KafkaAdminClient]:
         admin = self.admin()
         try:
-            return sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced"))
+            yield admin
         finally:
             admin.close()
+
+    def brokers(self) -> list[int]:
+        with self.admin_session() as admin:
+            return sorted(b["broker_id"] for b in admin.describe_cluster()["brokers"] if not b.get("is_fenced"))
 
     def wait_brokers(self, n: int, timeout_s: float = 60) -> bool:
         """Wait until `n` brokers are registered and unfenced (a node just started is fenced
@@ -52,34 +58,23 @@ class Cluster:
 
     def leaders(self, topics: Iterable[str]) -> Counter[int]:
         """Partitions led per broker, over `topics`."""
-        admin = self.admin()
-        try:
+        with self.admin_session() as admin:
             return Counter(p["leader_id"] for t in admin.describe_topics(list(topics)) for p in t["partitions"])
-        finally:
-            admin.close()
 
     def coordinators(self, transactional_prefix: str) -> Counter[int]:
         """Transactional ids starting with the prefix, per coordinating broker."""
-        admin = self.admin()
-        try:
+        with self.admin_session() as admin:
             listed = admin.list_transactions()
-        finally:
-            admin.close()
         return Counter({broker: n for broker, txns in listed.items()
                         if (n := sum(t.transactional_id.startswith(transactional_prefix) for t in txns))})
 
     def lead(self, broker: int, topics: Iterable[str]) -> None:
         """Make `broker` the preferred and actual leader of every partition of `topics` it
         holds a replica of (the replica set stays; only its order changes)."""
-        admin = self.admin()
-        try:
-            moves = {}
-            for t in admin.describe_topics(list(topics)):
-                for p in t["partitions"]:
-                    replicas = p["replica_nodes"]
-                    if broker in replicas and replicas[0] != broker:
-                        moves[TopicPartition(t["name"], p["partition_index"])] = \
-                            [broker, *(r for r in replicas if r != broker)]
+        with self.admin_session() as admin:
+            moves = {TopicPartition(t["name"], p["partition_index"]): [broker, *(r for r in p["replica_nodes"] if r != broker)]
+                     for t in admin.describe_topics(list(topics)) for p in t["partitions"]
+                     if broker in p["replica_nodes"] and p["replica_nodes"][0] != broker}
             if not moves:
                 return
             admin.alter_partition_reassignments(moves)
@@ -90,21 +85,17 @@ class Cluster:
             for tp in moves:
                 by_topic.setdefault(tp.topic, []).append(tp.partition)
             admin.elect_leaders(0, by_topic, raise_errors=False)
-        finally:
-            admin.close()
 
     def in_sync(self, topics: Iterable[str], timeout_s: float = 120) -> bool:
         """Wait until every partition of `topics` has its whole replica set in sync."""
         deadline = time.monotonic() + timeout_s
         while True:
-            admin = self.admin()
             try:
-                lagging = [p for t in admin.describe_topics(list(topics)) for p in t["partitions"]
-                           if set(p["isr_nodes"]) != set(p["replica_nodes"])]
+                with self.admin_session() as admin:
+                    lagging = [p for t in admin.describe_topics(list(topics)) for p in t["partitions"]
+                               if set(p["isr_nodes"]) != set(p["replica_nodes"])]
             except Exception:  # noqa: BLE001 - a node still starting: ask again
                 lagging = [None]
-            finally:
-                admin.close()
             if not lagging:
                 return True
             if time.monotonic() > deadline:

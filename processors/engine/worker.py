@@ -86,16 +86,22 @@ def changelog_topics(app: faust.App) -> list[str]:
     return [table.changelog_topic.get_topic_name() for table in app.tables.values()]
 
 
+def connect(settings: Settings) -> KafkaAdminClient:
+    """The admin client of the start-up checks; an unreachable cluster is CannotStart in one
+    line (a client file it cannot honour raises ClientPropertiesError, its own line)."""
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line says it all
+    try:
+        return admin_client(settings)
+    except ClientPropertiesError:
+        raise
+    except Exception as exc:
+        raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
+
+
 def sized(settings: Settings) -> Settings:
     """The settings with the replication factor of the cluster found (its changelogs are made
     with it, as the topics command makes the rest). Raises CannotStart."""
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    try:
-        admin = admin_client(settings)
-    except ClientPropertiesError:
-        raise  # the client file, not the broker: its own one line
-    except Exception as exc:
-        raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
+    admin = connect(settings)
     try:
         return replace(settings, replication_factor=settings.replicas(len(admin.describe_cluster()["brokers"])))
     except ReplicationError as exc:
@@ -108,11 +114,7 @@ def prepare(app: WorkerApp, settings: Settings, tabledir: Path) -> None:
     """The checks of processors/engine/startup.py; local tables that belong to another cluster or
     to changelogs deleted since are discarded, and after an unclean stop they are rebuilt
     from the changelogs. Raises CannotStart."""
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the one line below says it all
-    try:
-        admin = admin_client(settings)
-    except Exception as exc:
-        raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
+    admin = connect(settings)
     try:
         startup.check_partitions(admin, settings)
         identity = startup.cluster_identity(admin, changelog_topics(app))

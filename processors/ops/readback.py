@@ -48,30 +48,29 @@ def read_committed(topics: Iterable[str], settings: Settings | None = None,
         consumer.close()
 
 
-def _partitions(consumer: KafkaConsumer, topics: Iterable[str], timeout_s: float) -> list[TopicPartition]:
-    """The partitions of `topics`, retried on a connection error: kafka-python 3.0 sends a
-    metadata request to one node and fails when that node is the broker just lost, where
-    the next attempt asks another."""
-    topics, deadline = list(topics), time.monotonic() + timeout_s
-    while True:
-        try:
-            return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def _end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float) -> dict:
-    """end_offsets, retried while partition leaders are unknown (e.g. just after a broker restart)."""
+def _retried(call, timeout_s: float):
+    """call(), again every 0.5 s while it raises a KafkaError (or a KeyError: a partition's
+    leader not known yet), until `timeout_s` has passed. kafka-python 3.0 sends a metadata
+    request to one node and fails when that node is the broker just lost, where the next
+    attempt asks another; just after a broker restart, leaders are unknown a moment."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return consumer.end_offsets(tps)
+            return call()
         except (KeyError, KafkaError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _partitions(consumer: KafkaConsumer, topics: Iterable[str], timeout_s: float) -> list[TopicPartition]:
+    topics = list(topics)
+    return _retried(lambda: [TopicPartition(t, p) for t in topics
+                             for p in sorted(consumer.partitions_for_topic(t) or ())], timeout_s)
+
+
+def _end_offsets(consumer: KafkaConsumer, tps: list[TopicPartition], timeout_s: float) -> dict:
+    return _retried(lambda: consumer.end_offsets(tps), timeout_s)
 
 
 def end_offsets(topics: Iterable[str], settings: Settings, timeout_s: float = 30.0) -> dict[TopicPartition, int]:
