@@ -99,10 +99,11 @@ class Settings:
     # The worker hands each partition's fetched records to its handlers in chunks of at most
     # this many and sends each chunk's records together (processors/engine/delivery.py).
     worker_batch_size: int = 200
-    # What the broker gathers before it answers a fetch of the worker's inputs (Kafka's
-    # fetch.min.bytes / fetch.max.wait.ms): under a steady load, fewer and fuller fetches.
-    worker_fetch_min_bytes: int = 1
-    worker_fetch_max_wait_ms: int = 1500
+    # While records flow, what the broker gathers before it answers a fetch of the worker's
+    # inputs (Kafka's fetch.min.bytes / fetch.max.wait.ms): fewer, fuller fetches. A fetch
+    # after one that came back empty waits for its first record (processors/engine/fetching.py).
+    worker_fetch_min_bytes: int = 65536
+    worker_fetch_max_wait_ms: int = 20
     # A worker killed without leaving its group holds its partitions until this expires:
     # it bounds how long a crash stalls routing (Kafka's default is 45-60 s).
     session_timeout_s: float = 10.0
@@ -192,8 +193,8 @@ class Settings:
             commit_interval_s=_float("COMMIT_INTERVAL_S", 0.5),
             producer_linger_ms=_int("PRODUCER_LINGER_MS", 1000),
             worker_batch_size=_int("WORKER_BATCH_SIZE", 200),
-            worker_fetch_min_bytes=_int("WORKER_FETCH_MIN_BYTES", 1),
-            worker_fetch_max_wait_ms=_int("WORKER_FETCH_MAX_WAIT_MS", 1500),
+            worker_fetch_min_bytes=_int("WORKER_FETCH_MIN_BYTES", 65536),
+            worker_fetch_max_wait_ms=_int("WORKER_FETCH_MAX_WAIT_MS", 20),
             session_timeout_s=_float("SESSION_TIMEOUT_S", 10.0),
             faust_loop=env.get("FAUST_LOOP") or "uvloop",
             kafka_client_properties=env.get("KAFKA_CLIENT_PROPERTIES", ""),

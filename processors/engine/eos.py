@@ -39,6 +39,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from processors.engine.delivery import DirectDelivery
+from processors.engine.fetching import AdaptiveFetch
 
 # The broker aborts a transaction left open this long and fences its producer (aiokafka's
 # default is 60 s). Commits come every COMMIT_INTERVAL_S; this is only a margin.
@@ -222,7 +223,7 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
 
     Also: the position Faust's recovery compares with a changelog's end (below), the
     fetch loop delivering the worker's inputs in chunks (processors/engine/delivery.py), and the
-    consumer thread fetching with the worker's fetch settings (TunedConsumerThread)."""
+    consumer thread's fetches adapting to the flow (TunedConsumerThread)."""
 
     def _new_consumer_thread(self) -> TunedConsumerThread:
         return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -273,15 +274,15 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
 
 
 class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """Faust's consumer thread, its worker consumer fetching with the app's fetch settings
-    (Faust passes fetch_max_wait_ms=1500 and no fetch_min_bytes; aiokafka reads both when
-    it starts, from the attributes set here)."""
+    """Faust's consumer thread, its worker consumer's fetches waiting to fill while records
+    flow and long-polling while none do (processors/engine/fetching.py; Faust's own fetch
+    settings, fetch_max_wait_ms 1500 and no fetch_min_bytes, apply to every fetch)."""
 
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        min_bytes, max_wait_ms = self.app.fetch_tuning  # processors/engine/worker_app.py
-        consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = min_bytes, max_wait_ms
-        return consumer
+    async def on_start(self) -> None:
+        await super().on_start()
+        if not self.app.client_only:
+            min_bytes, busy_wait_ms = self.app.fetch_tuning  # processors/engine/worker_app.py
+            AdaptiveFetch(min_bytes, busy_wait_ms).install(self._consumer._fetcher)
 
 
 class Transport(aiokafka_driver.Transport):

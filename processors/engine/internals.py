@@ -26,7 +26,9 @@ from pathlib import Path
 import aiokafka
 import faust
 import mode
+from aiokafka.consumer.fetcher import Fetcher as AIOFetcher
 from aiokafka.producer.transaction_manager import TransactionManager as AIOTransactionManager
+from aiokafka.protocol.fetch import FetchRequest as AIOFetchRequest
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
@@ -52,9 +54,12 @@ RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
     (Conductor, ("_tp_to_callback_lock", "_tp_index", "acks_enabled_for", "add")),
     (faust_consumer.ThreadDelegateConsumer, ("__init__",)),
     (aiokafka_driver.Consumer, ("on_partitions_revoked", "_new_consumer_thread", "position", "on_stop")),
-    # processors/engine/eos.py, TunedConsumerThread: the worker consumer's fetch settings
-    (aiokafka_driver.AIOKafkaConsumerThread, ("_create_worker_consumer",)),
-    (aiokafka.AIOKafkaConsumer, ("_fetch_min_bytes", "_fetch_max_wait_ms", "_client")),
+    # processors/engine/eos.py, TunedConsumerThread, and processors/engine/fetching.py: each
+    # fetch's wait, set on the request the fetcher built, from what the last one returned
+    (aiokafka_driver.AIOKafkaConsumerThread, ("on_start", "_consumer")),
+    (aiokafka.AIOKafkaConsumer, ("_fetcher", "_client")),
+    (AIOFetcher, ("_get_actions_per_node", "_proc_fetch_request")),
+    (AIOFetchRequest, ("_min_bytes", "_max_wait_ms")),
     (aiokafka.AIOKafkaProducer, ("_txn_manager",)),
     (aiokafka_driver.Producer, ("_trn_locks", "_transaction_producers", "_settings_extra", "commit_transactions",
                                 "__post_init__")),
@@ -67,7 +72,7 @@ RELIED_ON: list[tuple[type, tuple[str, ...]]] = [
     (TableManager, ("_recovery", "on_commit", "recovery", "on_actives_ready", "on_standbys_ready")),
     (RocksDBStore, ("_dbs", "_db_for_partition", "offset_key", "partition_path", "set_persisted_offset",
                     "rocksdb_options", "_key_index")),
-    (faust.App, ("__init__", "_fetcher", "on_rebalance_end", "assignor", "in_transaction")),
+    (faust.App, ("__init__", "_fetcher", "on_rebalance_end", "assignor", "in_transaction", "client_only")),
     (mode.Service, ("_stopped", "on_start", "on_stop")),
     (mode.Worker, ("_on_sigusr1",)),  # processors/engine/worker.py: the diagnostic dump
 ]
