@@ -17,15 +17,18 @@ from processors.engine.eos import CommitFailed, Outbound, TransactionalProducer,
 class FakeTransaction:
     """What TransactionalProducer uses of an aiokafka transactional producer."""
 
-    def __init__(self, log: list, fail_commit: bool = False) -> None:
+    def __init__(self, log: list, fail_commit: bool = False, fenced: bool = False) -> None:
         self.log = log
         self.fail_commit = fail_commit
+        self.fenced = fenced
         self.open = True
         self.next_offset: dict[tuple[str, int], int] = defaultdict(int)
         self.pending: list[asyncio.Future] = []
         self._txn_manager = SimpleNamespace(is_in_transaction=lambda: self.open)
 
     async def send(self, topic, value, key=None, partition=None):
+        if self.fenced:  # aiokafka's answer once the transaction manager is in its fatal state
+            raise RuntimeError("IllegalOperation: Can't send messages while not in transaction")
         future = asyncio.get_running_loop().create_future()
         offset = self.next_offset[(topic, partition)]
         self.next_offset[(topic, partition)] += 1
@@ -63,7 +66,7 @@ def producer_with(transactions: dict[str, FakeTransaction]) -> TransactionalProd
     producer._transaction_producers = transactions
     producer._trn_locks = {tid: asyncio.Lock() for tid in transactions}
     producer._changelog_sends = defaultdict(list)
-    producer.app = SimpleNamespace(conf=SimpleNamespace(id="app"))
+    producer.app = SimpleNamespace(conf=SimpleNamespace(id="app"), commit_failed=None)
     return producer
 
 
@@ -116,6 +119,19 @@ def test_a_transaction_that_fails_to_commit_records_nothing_and_stops_the_worker
         return store.persisted
 
     assert asyncio.run(scenario()) == {}
+
+
+def test_a_send_refused_fails_like_a_commit_so_the_worker_rejoins() -> None:
+    async def scenario():
+        producer = producer_with({"app-group-0": FakeTransaction([], fenced=True)})
+        store = FakeStore()
+        with pytest.raises(CommitFailed, match="app-group-0 refused a send"):
+            await producer.send_in_transaction("app-group-0", [Outbound("changelog", b"k", b"v", 0, store=store)])
+        return producer
+
+    producer = asyncio.run(scenario())
+    assert isinstance(producer.app.commit_failed, CommitFailed)  # processors/engine/worker.py rejoins on it
+    assert producer._changelog_sends["app-group-0"] == []  # nothing of the chunk to record
 
 
 def test_no_commit_for_a_partition_whose_producer_is_gone() -> None:

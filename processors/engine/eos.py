@@ -133,9 +133,18 @@ class TransactionalProducer(aiokafka_driver.Producer):
         return extra
 
     async def send_in_transaction(self, tid: str, records: Sequence[Outbound]) -> list[Any]:
+        """Queue records in transaction `tid`. A send refused (the producer fenced since its
+        last commit: aiokafka then answers "Can't send messages while not in transaction")
+        fails like a commit: the chunk is not acknowledged and the worker rejoins."""
         async with self._trn_locks[tid]:
             transaction = self._transaction_producers[tid]
-            futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition) for r in records]
+            try:
+                futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition)
+                           for r in records]
+            except Exception as exc:
+                failed = CommitFailed(f"transaction {tid} refused a send: {exc!r}")
+                self.app.commit_failed = failed
+                raise failed from exc
             self._changelog_sends[tid].extend((r.store, f) for r, f in zip(records, futures) if r.store is not None)
         return futures
 
