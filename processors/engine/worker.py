@@ -98,28 +98,21 @@ def connect(settings: Settings) -> KafkaAdminClient:
         raise CannotStart(kafka_unreachable("worker", settings, exc).removeprefix("worker: ")) from exc
 
 
-def sized(settings: Settings) -> Settings:
+def sized(settings: Settings, admin: KafkaAdminClient) -> Settings:
     """The settings with the replication factor of the cluster found (its changelogs are made
     with it, as the topics command makes the rest). Raises CannotStart."""
-    admin = connect(settings)
     try:
         return replace(settings, replication_factor=settings.replicas(len(admin.describe_cluster()["brokers"])))
     except ReplicationError as exc:
         raise CannotStart(str(exc)) from exc
-    finally:
-        admin.close()
 
 
-def prepare(app: WorkerApp, settings: Settings, tabledir: Path) -> None:
+def prepare(app: WorkerApp, settings: Settings, tabledir: Path, admin: KafkaAdminClient) -> None:
     """The checks of processors/engine/startup.py; local tables that belong to another cluster or
     to changelogs deleted since are discarded, and after an unclean stop they are rebuilt
     from the changelogs. Raises CannotStart."""
-    admin = connect(settings)
-    try:
-        startup.check_partitions(admin, settings)
-        identity = startup.cluster_identity(admin, changelog_topics(app))
-    finally:
-        admin.close()
+    startup.check_partitions(admin, settings)
+    identity = startup.cluster_identity(admin, changelog_topics(app))
     foreign = startup.untrusted_because(tabledir, identity)
     if foreign is not None:
         # Their offsets mean nothing here, and the changelogs they came from may be gone:
@@ -170,17 +163,23 @@ def run(loglevel: str = "info") -> int:
     Path(settings.faust_data_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     try:
         startup.check_libraries()
-        settings = sized(settings)
-    except (CannotStart, ClientPropertiesError) as exc:
+    except CannotStart as exc:
         print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
     rejoins: list[float] = []
     serving = False
+    first = True
     while True:
         try:
-            app = build_app(settings)
-            tabledir = Path(app.conf.tabledir)
-            prepare(app, settings, tabledir)  # after a fence: no clean mark, so the tables are rebuilt
+            admin = connect(settings)  # one client for the checks of a start (or a rejoin)
+            try:
+                if first:
+                    settings, first = sized(settings, admin), False
+                app = build_app(settings)
+                tabledir = Path(app.conf.tabledir)
+                prepare(app, settings, tabledir, admin)  # after a fence: no clean mark, so the tables are rebuilt
+            finally:
+                admin.close()
         except (CannotStart, ClientPropertiesError) as exc:
             print(f"worker: cannot start: {exc}", file=sys.stderr, flush=True)
             return 1
