@@ -33,7 +33,7 @@ from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
-from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value
+from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value, received, worker_process
 
 OUT = REPO / ".run" / "bench"
 
@@ -177,13 +177,12 @@ class Bench:
         return len(batch) / elapsed, statistics.mean(sizes)
 
     def start_worker(self, name: str = "worker") -> Process:
-        self.worker = Process(["processors", "worker"], self.settings, OUT / self.run / f"{name}.log",
-                              ready_line="Worker ready")
+        self.worker = worker_process(self.settings, OUT / self.run / f"{name}.log")
         return self.worker.start(timeout_s=600)
 
     def received(self) -> float:
         assert self.worker is not None
-        return metric_value(self.worker.metrics(self.settings.worker_metrics_port), "complaints_received_total")
+        return received([self.worker])
 
     def wait_received(self, total: float, timeout_s: float, cpu: list[float] | None = None) -> tuple[float, float]:
         """Wait until the worker has read `total` submissions; (first-progress time, done time)."""
@@ -272,18 +271,13 @@ class Bench:
         ensure_topics(target)
         batch = getattr(self, "backlog_batch", None) or self.complaints(self.args.backlog, dt.datetime.now(dt.timezone.utc))
         self.publish(batch, target)
-        workers = [Process(["processors", "worker"], replace(target, faust_data_dir=str(OUT / self.run / f"two-{i}"),
-                                                             worker_metrics_port=free_port()),
-                           OUT / self.run / f"two-{i}.log", ready_line="Worker ready") for i in (1, 2)]
+        workers = [worker_process(replace(target, faust_data_dir=str(OUT / self.run / f"two-{i}"),
+                                          worker_metrics_port=free_port()), OUT / self.run / f"two-{i}.log")
+                   for i in (1, 2)]
         try:
             for w in workers:
                 w.start(timeout_s=600)
-
-            def received() -> float:
-                return sum(metric_value(w.metrics(w.settings.worker_metrics_port), "complaints_received_total")
-                           for w in workers)
-
-            first, done = wait_count(received, self.args.backlog, timeout_s=1800)
+            first, done = wait_count(lambda: received(workers), self.args.backlog, timeout_s=1800)
         finally:
             for w in workers:
                 w.stop()

@@ -37,7 +37,7 @@ from schemas.admin_units import province_codes
 from schemas.settings import Settings
 from schemas.topics import Topics
 from harness.cluster import Cluster
-from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value
+from harness.processes import REPO, as_admin, Process, create_database, free_port, received, worker_process
 
 OVERDUE_SHARE = 0.1
 DIGEST_AFTER_S = 45  # the shifted digest clock reaches 07:00 this long after a scenario starts
@@ -94,7 +94,7 @@ class Chaos:
             pub.flush()
 
     def worker(self, settings: Settings, name: str) -> Process:
-        return Process(["processors", "worker"], settings, self.dir / f"{name}.log", ready_line="Worker ready").start()
+        return worker_process(settings, self.dir / f"{name}.log").start()
 
     def count(self, scenario: str, settings: Settings, batch: list[dict], worker: Process | list[Process],
               digest_date: dt.date | None = None) -> dict:
@@ -144,7 +144,7 @@ class Chaos:
         w = self.worker(s, name)
         sender = threading.Thread(target=self.publish, args=(s, batch))
         sender.start()
-        while metric_value(w.metrics(s.worker_metrics_port), "complaints_received_total") < self.n / 3:
+        while received([w]) < self.n / 3:
             time.sleep(0.1)
         w = fault(s, w) or w
         sender.join()
@@ -288,16 +288,6 @@ class Chaos:
         own = replace(s, faust_data_dir=str(self.dir / s.faust_app_id / name), worker_metrics_port=free_port())
         return self.worker(own, name)
 
-    @staticmethod
-    def received(workers: list[Process]) -> float:
-        total = 0.0
-        for w in workers:
-            try:
-                total += metric_value(w.metrics(w.settings.worker_metrics_port), "complaints_received_total")
-            except OSError:  # stopped or killed
-                pass
-        return total
-
     def group_mid_load(self, name: str, scenario: str, start: int, fault, settings: Settings | None = None) -> None:
         """`start` workers share the load; `fault(s, workers)` runs once a third is read and
         returns the workers that must still be up. The digest clock reaches 07:00 ICT
@@ -316,7 +306,7 @@ class Chaos:
         sender.start()
         try:
             deadline = time.monotonic() + 180
-            while self.received(workers) < self.n / 3 and time.monotonic() < deadline:
+            while received(workers) < self.n / 3 and time.monotonic() < deadline:
                 time.sleep(0.1)
             survivors = fault(s, workers)
             sender.join()
@@ -362,9 +352,8 @@ class Chaos:
     def broker_restart_during_rebalance(self) -> None:
         def fault(s: Settings, workers: list[Process]) -> list[Process]:
             log("a third worker joins; the broker restarts during the rebalance")
-            joining = Process(["processors", "worker"], replace(s, faust_data_dir=str(self.dir / "rebalance-3"),
-                                                                worker_metrics_port=free_port()),
-                              self.dir / "rebalance-3.log", ready_line="Worker ready")
+            joining = worker_process(replace(s, faust_data_dir=str(self.dir / "rebalance-3"),
+                                             worker_metrics_port=free_port()), self.dir / "rebalance-3.log")
             thread = threading.Thread(target=joining.start, kwargs={"timeout_s": 180})
             thread.start()
             deadline = time.monotonic() + 60  # the join is under way: its members rebalance

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from benchmarks.__main__ import OUT, VisibilityWatch, cpu_seconds, log, pct, publish_paced, wait_count
 from harness.cluster import Cluster
-from harness.processes import Process, as_admin, free_port, metric_value
+from harness.processes import as_admin, free_port, received, worker_process
 from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
@@ -51,7 +51,7 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
     ensure_topics(s)
     factory = ComplaintFactory(GeneratorConfig(seed=500, id_prefix=f"D{run}", retry_share=0, malformed_share=0,
                                                early_resolution_share=0, spread_hours=24))
-    worker = Process(["processors", "worker"], s, OUT / f"steady-{run}.log", ready_line="Worker ready")
+    worker = worker_process(s, OUT / f"steady-{run}.log")
     results: dict = {"run": run, "brokers": len(nodes), "cores": os.cpu_count(), "rate": rate, "seconds": seconds,
                      "backlog": backlog, "commit_interval_s": s.commit_interval_s,
                      "fetch_max_wait_ms": s.worker_fetch_max_wait_ms, "fetch_min_bytes": s.worker_fetch_min_bytes}
@@ -59,8 +59,8 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
         worker.start(timeout_s=300)
         pid = worker.proc.pid
 
-        def received() -> float:
-            return metric_value(worker.metrics(s.worker_metrics_port), "complaints_received_total")
+        def read() -> float:
+            return received([worker])
 
         # The backlog figure: the same worker routing a backlog as fast as it goes.
         now = dt.datetime.now(dt.timezone.utc)
@@ -69,7 +69,7 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
                 pub.publish_complaint(c, wait=False)
             pub.flush()
         cpu: list[float] = []
-        wait_count(received, backlog, 900, cpu, pid)
+        wait_count(read, backlog, 900, cpu, pid)
         results["backlog_cpu_us"] = cpu[0] / backlog * 1e6
         log(f"backlog of {backlog:,}: {results['backlog_cpu_us']:.0f} µs CPU a complaint")
         time.sleep(5)  # idle: the backlog's last commits done
@@ -79,11 +79,11 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
         batch = [factory.complaint(dt.datetime.now(dt.timezone.utc)) for _ in range(n)]
         ids = {c["complaint_id"] for c in batch}
         watch = VisibilityWatch(s, s.topics.routed_outputs(), ids)
-        before = received()
+        before = read()
         cpu0, broker0, sent_at = cpu_seconds(pid), broker_cpu(nodes), {}
         start = time.monotonic()
         offered = publish_paced(s, batch, rate, sent_at)
-        wait_count(received, before + n, 300)
+        wait_count(read, before + n, 300)
         time.sleep(2 * s.commit_interval_s + 1)
         worker_s, broker_s = cpu_seconds(pid) - cpu0, broker_cpu(nodes) - broker0
         elapsed = time.monotonic() - start

@@ -115,6 +115,24 @@ class Process:
             return r.read().decode()
 
 
+def worker_process(settings: Settings, log: Path) -> Process:
+    """A stream worker (`python -m processors worker`) under `settings`, not started yet;
+    ready once its log says its partitions are assigned and its tables recovered."""
+    return Process(["processors", "worker"], settings, log, ready_line="Worker ready")
+
+
+def received(workers: list[Process]) -> float:
+    """Submissions the workers have read so far (their metrics); a worker stopped or killed
+    counts nothing."""
+    total = 0.0
+    for w in workers:
+        try:
+            total += metric_value(w.metrics(w.settings.worker_metrics_port), "complaints_received_total")
+        except OSError:
+            pass
+    return total
+
+
 def metric_value(text: str, name: str, **labels: str) -> float:
     """Sum of the samples of `name` whose labels include `labels`."""
     total = 0.0
