@@ -284,8 +284,8 @@ class DrainingConsumer(DirectDelivery, aiokafka_driver.Consumer):
 
 class TunedConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     """Faust's consumer thread, its worker consumer's fetches waiting to fill while records
-    flow and long-polling while none do (processors/engine/fetching.py; Faust's own fetch
-    settings, fetch_max_wait_ms 1500 and no fetch_min_bytes, apply to every fetch)."""
+    flow and long-polling while none do (processors/engine/fetching.py), where Faust's own
+    settings (fetch_max_wait_ms 1500, no fetch_min_bytes) answered every fetch at once."""
 
     async def on_start(self) -> None:
         await super().on_start()
