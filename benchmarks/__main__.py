@@ -33,7 +33,7 @@ from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
 from schemas.settings import Settings
-from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value, received, worker_process
+from harness.processes import REPO, as_admin, Process, create_database, free_port, metric_value, worker_process
 
 OUT = REPO / ".run" / "bench"
 
@@ -182,7 +182,7 @@ class Bench:
 
     def received(self) -> float:
         assert self.worker is not None
-        return received([self.worker])
+        return self.worker.received()
 
     def wait_received(self, total: float, timeout_s: float, cpu: list[float] | None = None) -> tuple[float, float]:
         """Wait until the worker has read `total` submissions; (first-progress time, done time)."""
@@ -277,7 +277,7 @@ class Bench:
         try:
             for w in workers:
                 w.start(timeout_s=600)
-            first, done = wait_count(lambda: received(workers), self.args.backlog, timeout_s=1800)
+            first, done = wait_count(lambda: sum(w.received() for w in workers), self.args.backlog, timeout_s=1800)
         finally:
             for w in workers:
                 w.stop()

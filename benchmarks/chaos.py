@@ -37,7 +37,7 @@ from schemas.admin_units import province_codes
 from schemas.settings import Settings
 from schemas.topics import Topics
 from harness.cluster import Cluster
-from harness.processes import REPO, as_admin, Process, create_database, free_port, received, worker_process
+from harness.processes import REPO, as_admin, Process, create_database, free_port, received_by, worker_process
 
 OVERDUE_SHARE = 0.1
 DIGEST_AFTER_S = 45  # the shifted digest clock reaches 07:00 this long after a scenario starts
@@ -144,7 +144,7 @@ class Chaos:
         w = self.worker(s, name)
         sender = threading.Thread(target=self.publish, args=(s, batch))
         sender.start()
-        while received([w]) < self.n / 3:
+        while w.received() < self.n / 3:
             time.sleep(0.1)
         w = fault(s, w) or w
         sender.join()
@@ -306,7 +306,7 @@ class Chaos:
         sender.start()
         try:
             deadline = time.monotonic() + 180
-            while received(workers) < self.n / 3 and time.monotonic() < deadline:
+            while received_by(workers) < self.n / 3 and time.monotonic() < deadline:
                 time.sleep(0.1)
             survivors = fault(s, workers)
             sender.join()

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from benchmarks.__main__ import OUT, VisibilityWatch, cpu_seconds, log, pct, publish_paced, wait_count
 from harness.cluster import Cluster
-from harness.processes import as_admin, free_port, received, worker_process
+from harness.processes import as_admin, free_port, worker_process
 from processors.ops.topics import delete_topics, ensure_topics
 from producers.client import ComplaintPublisher
 from producers.generator import ComplaintFactory, GeneratorConfig
@@ -59,9 +59,6 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
         worker.start(timeout_s=300)
         pid = worker.proc.pid
 
-        def read() -> float:
-            return received([worker])
-
         # The backlog figure: the same worker routing a backlog as fast as it goes.
         now = dt.datetime.now(dt.timezone.utc)
         with ComplaintPublisher(s) as pub:
@@ -69,7 +66,7 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
                 pub.publish_complaint(c, wait=False)
             pub.flush()
         cpu: list[float] = []
-        wait_count(read, backlog, 900, cpu, pid)
+        wait_count(worker.received, backlog, 900, cpu, pid)
         results["backlog_cpu_us"] = cpu[0] / backlog * 1e6
         log(f"backlog of {backlog:,}: {results['backlog_cpu_us']:.0f} µs CPU a complaint")
         time.sleep(5)  # idle: the backlog's last commits done
@@ -79,11 +76,11 @@ def measure(rate: float, seconds: int, backlog: int) -> dict:
         batch = [factory.complaint(dt.datetime.now(dt.timezone.utc)) for _ in range(n)]
         ids = {c["complaint_id"] for c in batch}
         watch = VisibilityWatch(s, s.topics.routed_outputs(), ids)
-        before = read()
+        before = worker.received()
         cpu0, broker0, sent_at = cpu_seconds(pid), broker_cpu(nodes), {}
         start = time.monotonic()
         offered = publish_paced(s, batch, rate, sent_at)
-        wait_count(read, before + n, 300)
+        wait_count(worker.received, before + n, 300)
         time.sleep(2 * s.commit_interval_s + 1)
         worker_s, broker_s = cpu_seconds(pid) - cpu0, broker_cpu(nodes) - broker0
         elapsed = time.monotonic() - start

@@ -110,6 +110,10 @@ class Process:
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:]) if self.log.exists() else ""
 
+    def received(self) -> float:
+        """Submissions this worker has read so far (its metrics; raises when it answers none)."""
+        return metric_value(self.metrics(self.settings.worker_metrics_port), "complaints_received_total")
+
     def metrics(self, port: int) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             return r.read().decode()
@@ -121,13 +125,12 @@ def worker_process(settings: Settings, log: Path) -> Process:
     return Process(["processors", "worker"], settings, log, ready_line="Worker ready")
 
 
-def received(workers: list[Process]) -> float:
-    """Submissions the workers have read so far (their metrics); a worker stopped or killed
-    counts nothing."""
+def received_by(workers: list[Process]) -> float:
+    """Submissions the workers have read so far; a worker stopped or killed counts nothing."""
     total = 0.0
     for w in workers:
         try:
-            total += metric_value(w.metrics(w.settings.worker_metrics_port), "complaints_received_total")
+            total += w.received()
         except OSError:
             pass
     return total

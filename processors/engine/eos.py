@@ -132,6 +132,11 @@ class TransactionalProducer(aiokafka_driver.Producer):
             extra["transaction_timeout_ms"] = TRANSACTION_TIMEOUT_MS
         return extra
 
+    def failed(self, reason: str) -> CommitFailed:
+        """A transaction lost: the app stops with it as its reason (the worker rejoins)."""
+        self.app.commit_failed = CommitFailed(reason)
+        return self.app.commit_failed
+
     async def send_in_transaction(self, tid: str, records: Sequence[Outbound]) -> list[Any]:
         """Queue records in transaction `tid`. A send refused (the producer fenced since its
         last commit: aiokafka then answers "Can't send messages while not in transaction")
@@ -142,9 +147,7 @@ class TransactionalProducer(aiokafka_driver.Producer):
                 futures = [await transaction.send(r.topic, r.value, key=r.key, partition=r.partition)
                            for r in records]
             except Exception as exc:
-                failed = CommitFailed(f"transaction {tid} refused a send: {exc!r}")
-                self.app.commit_failed = failed
-                raise failed from exc
+                raise self.failed(f"transaction {tid} refused a send: {exc!r}") from exc
             self._changelog_sends[tid].extend((r.store, f) for r, f in zip(records, futures) if r.store is not None)
         return futures
 
@@ -174,9 +177,7 @@ class TransactionalProducer(aiokafka_driver.Producer):
                     await transaction.send_offsets_to_transaction(offsets, group_id)
                 await transaction.commit_transaction()
             except Exception as exc:
-                failed = CommitFailed(f"transaction {tid} did not commit: {exc!r}")
-                self.app.commit_failed = failed
-                raise failed from exc
+                raise self.failed(f"transaction {tid} did not commit: {exc!r}") from exc
             record_changelog_positions(sends)
             if start_new_transaction:
                 await transaction.begin_transaction()
