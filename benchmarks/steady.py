@@ -44,6 +44,7 @@ def broker_cpu(nodes: list[int]) -> float:
 
 def measure(rate: float, seconds: int, backlog: int) -> dict:
     run = uuid.uuid4().hex[:8]
+    OUT.mkdir(parents=True, exist_ok=True)  # run on its own from a fresh clone: no make bench made it
     base = as_admin(Settings.from_env())
     s = replace(base, topic_prefix=f"steady-{run}.", faust_app_id=f"steady-{run}.router",
                 faust_data_dir=str(OUT / f"steady-{run}"), worker_metrics_port=free_port())
